@@ -1,0 +1,1 @@
+"""The application's side of the scheduler: its kernel and its artisan commands."""

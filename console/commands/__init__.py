@@ -1,0 +1,1 @@
+"""The application's artisan commands; every module here is found automatically."""

@@ -1,0 +1,18 @@
+"""A cron-style task scheduler for Python applications, in the manner of Laravel's.
+
+Declare tasks in `console/kernel.py`:
+
+    from scheduler import schedule
+
+    def schedule_tasks():
+        schedule().job(cleanup_old_files).daily_at("02:00").without_overlapping()
+        schedule().command("cache:clear").every_five_minutes()
+
+and let the system crontab run `artisan schedule:run` every minute.
+"""
+
+from scheduler.event import Event, InvalidSchedule
+from scheduler.maintenance import maintenance_mode
+from scheduler.schedule import Schedule, schedule
+
+__all__ = ["Event", "InvalidSchedule", "Schedule", "maintenance_mode", "schedule"]

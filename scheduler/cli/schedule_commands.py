@@ -1,0 +1,155 @@
+"""`schedule:run`, `schedule:list` and `schedule:test`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from scheduler import clock
+from scheduler.cli.catalog import command_names
+from scheduler.event import Event
+from scheduler.execution import run_event
+from scheduler.kernel import KernelError, load_schedule
+from scheduler.listing import relative, summarize
+from scheduler.runner import Tick, format_stamp, run_line
+from scheduler.schedule import Schedule
+from scheduler.settings import Settings, current
+from scheduler.tasks import CommandTask
+from scheduler.zones import zone_named
+
+AtOption = Annotated[str | None, typer.Option(
+    "--at", metavar="INSTANT",
+    help="Act as if the clock read this ISO-8601 instant (e.g. 2026-03-08T07:00:00Z); "
+         "without an offset it is read in APP_TIMEZONE.")]
+
+
+def _load(settings: Settings) -> Schedule:
+    try:
+        return load_schedule(settings)
+    except KernelError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+
+
+def _known_commands(context: typer.Context, schedule: Schedule) -> list[str] | None:
+    """Every artisan command name, when the schedule has command tasks to check."""
+    if not any(isinstance(event.task, CommandTask) for event in schedule.events):
+        return None
+    return command_names(context)
+
+
+def _instant(at: str | None, settings: Settings) -> clock.datetime:
+    if at is None:
+        return clock.now()
+    try:
+        return clock.parse_instant(at, settings.timezone)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--at") from None
+
+
+def schedule_run(
+    context: typer.Context,
+    at: AtOption = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="List what is due without running anything.")] = False,
+) -> None:
+    """Run the tasks that are due now (the system crontab calls this every minute)."""
+    settings = current()
+    moment = _instant(at, settings)
+    schedule = _load(settings)
+    tick = Tick(schedule, settings, moment, echo=typer.echo,
+                known_commands=_known_commands(context, schedule))
+    raise typer.Exit(tick.run(dry_run=dry_run))
+
+
+def schedule_list(
+    context: typer.Context,
+    timezone: Annotated[str | None, typer.Option(
+        "--timezone", help="Show times in this zone instead of each task's own.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    at: AtOption = None,
+) -> None:
+    """List the scheduled tasks and when each is next due."""
+    settings = current()
+    now = _instant(at, settings)
+    try:
+        display_zone = zone_named(timezone) if timezone else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--timezone") from None
+    schedule = _load(settings)
+    summaries = summarize(schedule, now, display_zone, _known_commands(context, schedule))
+    if as_json:
+        typer.echo(json.dumps([summary.as_json() for summary in summaries], indent=2))
+        return
+    if not summaries:
+        typer.echo("No scheduled tasks have been defined.")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("Expression", "Task", "Time zone", "Next due", "Flags"):
+        table.add_column(column)
+    for summary in summaries:
+        due = (f"{summary.next_due:%Y-%m-%d %H:%M %z} ({relative(summary.next_due, now)})"
+               if summary.next_due else "never")
+        table.add_row(summary.event.expression, summary.event.display_name, summary.timezone,
+                      due, ", ".join(summary.flags()))
+    Console(width=max(100, Console().width), soft_wrap=False).print(table)
+
+
+def schedule_test(
+    name: Annotated[str | None, typer.Option(
+        "--name", help="The task to run: its name, or a unique part of it.")] = None,
+) -> None:
+    """Run one scheduled task now, whatever its schedule and conditions say."""
+    settings = current()
+    schedule = _load(settings)
+    if not schedule.events:
+        typer.echo("No scheduled tasks have been defined.")
+        raise typer.Exit(1)
+    event = _choose(schedule.events, name)
+    stamp = format_stamp(clock.now(), settings.timezone)
+    typer.echo(f"{stamp}  Running {event.display_name} now.")
+    outcome = run_event(event, settings)
+    if outcome.output:
+        typer.echo(outcome.output.rstrip("\n"))
+    status = "DONE" if outcome.succeeded else "FAIL"
+    typer.echo(run_line(format_stamp(outcome.started, settings.timezone), event.display_name,
+                        outcome.duration, status))
+    for error in outcome.errors + outcome.hook_errors:
+        typer.echo(error)
+    raise typer.Exit(0 if outcome.succeeded else 1)
+
+
+def _choose(events: list[Event], name: str | None) -> Event:
+    if name is not None:
+        exact = [event for event in events if event.display_name == name]
+        partial = [event for event in events if name.lower() in event.display_name.lower()]
+        matches = exact or partial
+        if len(matches) == 1:
+            return matches[0]
+        problem = "No scheduled task matches" if not matches else "Several tasks match"
+        typer.echo(f"{problem} {name!r}. The tasks are:", err=True)
+        for event in matches or events:
+            typer.echo(f"  {event.display_name}", err=True)
+        raise typer.Exit(1)
+    for number, event in enumerate(events, 1):
+        typer.echo(f"  [{number}] {event.display_name}  ({event.expression})")
+    if not sys.stdin.isatty():
+        typer.echo("Name the task to run with --name.", err=True)
+        raise typer.Exit(1)
+    while True:
+        choice = typer.prompt("Which task should run (its number)", type=int)
+        if 1 <= choice <= len(events):
+            return events[choice - 1]
+        typer.echo(f"Choose a number from 1 to {len(events)}.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("schedule:run")(schedule_run)
+    app.command("schedule:list")(schedule_list)
+    app.command("schedule:test")(schedule_test)

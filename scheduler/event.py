@@ -1,0 +1,282 @@
+"""Event: one scheduled task with its frequency, filters, hooks and run options.
+
+Every modifier returns the event, so calls chain:
+
+    schedule().job(cleanup).daily_at("02:00").timezone("Europe/Paris").without_overlapping()
+
+Bad input raises `InvalidSchedule` (a ValueError) at once, naming the task, the method
+and the value, so a mistake in the kernel shows up when the schedule is defined, not at
+2 a.m.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any, NoReturn
+
+from scheduler.cron import CronError, CronExpression, ZoneMinute, compile_expression
+from scheduler.frequencies import ManagesFrequencies, parse_time
+from scheduler.hooks import accepted_parameters
+from scheduler.tasks import Task
+from scheduler.windows import TimeWindow
+from scheduler.zones import UTC, zone_label, zone_named
+
+Condition = bool | Callable[[], Any]
+Hook = Callable[..., Any]
+FIELD_POSITIONS = {"minute": 0, "hour": 1, "day": 2, "month": 3, "weekday": 4}
+
+
+class InvalidSchedule(ValueError):
+    """A frequency or modifier was given a value it cannot take."""
+
+
+class Event(ManagesFrequencies):
+    """A task and when and how to run it. Build events with `Schedule.job/command/exec`."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self._fields = ["*"] * 5
+        self._compiled: CronExpression = compile_expression("* * * * *")
+        self.repeat_seconds: int | None = None
+        self.zone: tzinfo | None = None
+        self._name: str | None = None
+        self.environment_names: tuple[str, ...] = ()
+        self.runs_in_maintenance = False
+        self.windows: list[TimeWindow] = []
+        self.conditions: list[tuple[bool, Condition]] = []  # (run_when_true, condition)
+        self.before_hooks: list[Hook] = []
+        self.after_hooks: list[Hook] = []
+        self.success_hooks: list[Hook] = []
+        self.failure_hooks: list[Hook] = []
+        self.overlap_expiration: int | None = None  # minutes; None = overlapping allowed
+        self.one_server = False
+        self.background = False
+        self.output_path: Path | None = None
+        self.append_output = False
+
+    # -- what it is ---------------------------------------------------------------------
+    @property
+    def expression(self) -> str:
+        """The five-field cron expression, e.g. `0 9 * * 1-5`."""
+        return " ".join(self._fields)
+
+    @property
+    def cron_expression(self) -> CronExpression:
+        """The compiled expression, as the evaluator matches it."""
+        return self._compiled
+
+    @property
+    def display_name(self) -> str:
+        """The name set with `name()`, else the task's own (`module.function`, the command)."""
+        return self._name or self.task.default_name
+
+    @property
+    def mutex_key(self) -> str:
+        """A key for this event that is the same in every process: expression + task."""
+        digest = hashlib.sha1(f"{self.expression}\0{self.task.identity}".encode())
+        return f"schedule-{digest.hexdigest()}"
+
+    def __repr__(self) -> str:
+        return f"<Event {self.expression!r} {self.task.kind} {self.display_name!r}>"
+
+    # -- the frequency machinery behind ManagesFrequencies ------------------------------
+    def _set_fields(self, method: str, argument: object, **fields: object) -> Event:
+        new_fields = list(self._fields)
+        for field_name, value in fields.items():
+            new_fields[FIELD_POSITIONS[field_name]] = str(value)
+        text = " ".join(new_fields)
+        try:
+            compiled = compile_expression(text)
+        except CronError as error:
+            self._invalid(method, argument, str(error))
+        self._fields, self._compiled = new_fields, compiled
+        return self
+
+    def _invalid(self, method: str, argument: object, reason: str) -> NoReturn:
+        shown = "" if argument is None else repr(argument)
+        raise InvalidSchedule(f"{self.task.kind} {self.display_name!r}: {method}({shown}): "
+                              f"{reason}")
+
+    # -- naming and zones ---------------------------------------------------------------
+    def name(self, text: str) -> Event:
+        """Set the name shown in output and `schedule:list` (it does not change the mutex)."""
+        if not isinstance(text, str) or not text.strip():
+            self._invalid("name", text, "expected a non-empty string")
+        self._name = text.strip()
+        return self
+
+    def description(self, text: str) -> Event:
+        """Alias of `name()`, as in Laravel."""
+        return self.name(text)
+
+    def timezone(self, zone: str | tzinfo) -> Event:
+        """Evaluate the frequency in this zone: `timezone("America/New_York")`."""
+        if isinstance(zone, tzinfo):
+            self.zone = zone
+            return self
+        try:
+            self.zone = zone_named(zone)
+        except ValueError as error:
+            self._invalid("timezone", zone, str(error))
+        return self
+
+    def timezone_or(self, default: tzinfo) -> tzinfo:
+        """This event's zone, or `default` when none was set."""
+        return self.zone or default
+
+    # -- filters ------------------------------------------------------------------------
+    def environments(self, *names: str | Iterable[str]) -> Event:
+        """Run only when `APP_ENV` is one of `names`: `environments("production")`."""
+        flat: list[str] = []
+        for name in names:
+            flat.extend([name] if isinstance(name, str) else name)
+        if not flat or not all(isinstance(name, str) and name for name in flat):
+            self._invalid("environments", names, "expected one or more environment names")
+        self.environment_names = tuple(flat)
+        return self
+
+    def even_in_maintenance_mode(self) -> Event:
+        """Run even while the application is down (`artisan down`)."""
+        self.runs_in_maintenance = True
+        return self
+
+    def when(self, condition: Condition) -> Event:
+        """Run only when `condition` (a bool, or a callable checked each time) is true."""
+        self.conditions.append((True, self._condition("when", condition)))
+        return self
+
+    def skip(self, condition: Condition) -> Event:
+        """Skip the run when `condition` (a bool, or a callable checked each time) is true."""
+        self.conditions.append((False, self._condition("skip", condition)))
+        return self
+
+    def _condition(self, method: str, condition: Condition) -> Condition:
+        if not isinstance(condition, bool) and not callable(condition):
+            self._invalid(method, condition, "expected a bool or a callable")
+        return condition
+
+    def between(self, start: str, end: str) -> Event:
+        """Run only between two wall-clock times (both included), e.g. "9:00", "17:00"."""
+        return self._window("between", start, end, inside=True)
+
+    def unless_between(self, start: str, end: str) -> Event:
+        """Do not run between two wall-clock times (both included)."""
+        return self._window("unless_between", start, end, inside=False)
+
+    def _window(self, method: str, start: str, end: str, *, inside: bool) -> Event:
+        try:
+            window = TimeWindow(parse_time(start), parse_time(end), inside)
+        except ValueError as error:
+            self._invalid(method, (start, end), str(error))
+        self.windows.append(window)
+        return self
+
+    # -- hooks ----------------------------------------------------------------------------
+    def before(self, hook: Hook) -> Event:
+        """Call `hook` in the tick just before the task starts."""
+        return self._hook("before", self.before_hooks, hook)
+
+    def after(self, hook: Hook) -> Event:
+        """Call `hook` after the task ends, whatever its result.
+
+        A hook may take `output` and/or `exit_code` parameters to receive them.
+        """
+        return self._hook("after", self.after_hooks, hook)
+
+    def then(self, hook: Hook) -> Event:
+        """Alias of `after()`."""
+        return self._hook("then", self.after_hooks, hook)
+
+    def on_success(self, hook: Hook) -> Event:
+        """Call `hook` after the task ends with exit code 0."""
+        return self._hook("on_success", self.success_hooks, hook)
+
+    def on_failure(self, hook: Hook) -> Event:
+        """Call `hook` after the task fails (non-zero exit, exception, signal)."""
+        return self._hook("on_failure", self.failure_hooks, hook)
+
+    def _hook(self, method: str, hooks: list[Hook], hook: Hook) -> Event:
+        if not callable(hook):
+            self._invalid(method, hook, "expected a callable")
+        try:
+            accepted_parameters(hook)
+        except ValueError as error:
+            self._invalid(method, hook, str(error))
+        hooks.append(hook)
+        return self
+
+    # -- run options ----------------------------------------------------------------------
+    def without_overlapping(self, expiration: int = 1440) -> Event:
+        """Skip a run while the previous one is still running (lock older than
+        `expiration` minutes no longer blocks)."""
+        if isinstance(expiration, bool) or not isinstance(expiration, int) or expiration <= 0:
+            self._invalid("without_overlapping", expiration,
+                          "expiration must be a positive number of minutes")
+        self.overlap_expiration = expiration
+        return self
+
+    def on_one_server(self) -> Event:
+        """Run on only one of the servers that share this schedule, each scheduled minute."""
+        self.one_server = True
+        return self
+
+    def run_in_background(self) -> Event:
+        """Let the tick hand the task to a detached supervisor instead of waiting for it."""
+        self.background = True
+        return self
+
+    def send_output_to(self, path: str | Path) -> Event:
+        """Write the task's output (stdout and stderr) to `path`, replacing it each run."""
+        return self._output("send_output_to", path, append=False)
+
+    def append_output_to(self, path: str | Path) -> Event:
+        """Append the task's output (stdout and stderr) to `path`."""
+        return self._output("append_output_to", path, append=True)
+
+    def _output(self, method: str, path: str | Path, *, append: bool) -> Event:
+        if not isinstance(path, (str, Path)) or not str(path).strip():
+            self._invalid(method, path, "expected a file path")
+        self.output_path, self.append_output = Path(path), append
+        return self
+
+    # -- evaluation -------------------------------------------------------------------------
+    def scheduled_wall_time(self, now: ZoneMinute) -> datetime | None:
+        """The wall time (in the event's zone) this event is due for at `now`, if any."""
+        return self._compiled.due_wall_time(now, self._window_check())
+
+    def runs_in_environment(self, environment: str) -> bool:
+        """Whether the environment filter lets this event run in `environment`."""
+        return not self.environment_names or environment in self.environment_names
+
+    def conditions_pass(self) -> bool:
+        """Evaluate the `when`/`skip` conditions (user code: may raise)."""
+        for run_when_true, condition in self.conditions:
+            value = condition() if callable(condition) else condition
+            if bool(value) != run_when_true:
+                return False
+        return True
+
+    def next_due(self, after: datetime, default_zone: tzinfo) -> datetime | None:
+        """The next minute (UTC) after `after` when the frequency and windows let it run.
+
+        `when`/`skip` conditions are user code and cannot be foreseen; they are not
+        taken into account.
+        """
+        return self._compiled.next_due(after, self.timezone_or(default_zone),
+                                       self._window_check())
+
+    def _window_check(self) -> Callable[[datetime], bool] | None:
+        if not self.windows:
+            return None
+        windows = self.windows
+        return lambda wall: all(window.allows(wall) for window in windows)
+
+    def timezone_label(self, default_zone: tzinfo) -> str:
+        """The zone's name for display."""
+        return zone_label(self.timezone_or(default_zone))
+
+
+__all__ = ["UTC", "Event", "InvalidSchedule"]

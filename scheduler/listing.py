@@ -1,0 +1,90 @@
+"""What `schedule:list` shows, computed once for the table and for `--json`."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from scheduler.event import Event
+from scheduler.schedule import Schedule
+from scheduler.tasks import CommandTask
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """One event as `schedule:list` describes it."""
+
+    event: Event
+    next_due: datetime | None  # aware, in the display zone
+    timezone: str
+    problems: tuple[str, ...]
+
+    def flags(self) -> list[str]:
+        event = self.event
+        flags = []
+        if event.repeat_seconds:
+            flags.append(f"every {event.repeat_seconds}s")
+        if event.overlap_expiration is not None:
+            flags.append("without overlapping")
+        if event.one_server:
+            flags.append("on one server")
+        if event.background:
+            flags.append("background")
+        if event.environment_names:
+            flags.append("env: " + ",".join(event.environment_names))
+        if event.runs_in_maintenance:
+            flags.append("even in maintenance")
+        flags.extend(window.describe() for window in event.windows)
+        if event.conditions:
+            flags.append("conditional")
+        flags.extend(self.problems)
+        return flags
+
+    def as_json(self) -> dict[str, Any]:
+        event = self.event
+        return {
+            "name": event.display_name,
+            "kind": event.task.kind,
+            "task": event.task.identity,
+            "expression": event.expression,
+            "timezone": self.timezone,
+            "next_due": self.next_due.isoformat() if self.next_due else None,
+            "repeat_seconds": event.repeat_seconds,
+            "without_overlapping": event.overlap_expiration is not None,
+            "overlap_expiration_minutes": event.overlap_expiration,
+            "on_one_server": event.one_server,
+            "background": event.background,
+            "environments": list(event.environment_names),
+            "even_in_maintenance_mode": event.runs_in_maintenance,
+            "windows": [window.describe() for window in event.windows],
+            "conditional": bool(event.conditions),
+            "problems": list(self.problems),
+        }
+
+
+def summarize(schedule: Schedule, now: datetime, display_zone: tzinfo | None,
+              known_commands: Collection[str] | None) -> list[EventSummary]:
+    """Describe every event; times are shown in `display_zone`, else the event's own."""
+    summaries = []
+    for event in schedule.events:
+        zone = display_zone or event.timezone_or(schedule.timezone)
+        due = schedule.next_due(event, now)
+        problems = ()
+        if (known_commands is not None and isinstance(event.task, CommandTask)
+                and event.task.name not in known_commands):
+            problems = (f"unknown command {event.task.name!r}",)
+        summaries.append(EventSummary(event, due.astimezone(zone) if due else None,
+                                      event.timezone_label(schedule.timezone), problems))
+    return summaries
+
+
+def relative(moment: datetime, now: datetime) -> str:
+    """`in 5 minutes`, `in 2 hours`, `in 3 days`."""
+    seconds = max(0, int((moment - now).total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"in {count} {unit}{'s' if count != 1 else ''}"
+    return "in less than a minute"

@@ -1,0 +1,141 @@
+"""Running one task in a child process, with its output captured to a file.
+
+* a job is a forked child of the tick: the kernel is already imported, nothing is
+  loaded twice, and the function's exception becomes a traceback in its output;
+* a command is `python artisan <name> <args...>`, the arguments passed as a list;
+* a shell task is `/bin/sh -c <line>`.
+
+Every child starts a session of its own, so that stopping it (a timeout) can stop
+everything it started, and reads its standard input from /dev/null.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Protocol
+
+from scheduler.settings import Settings
+from scheduler.tasks import CommandTask, JobTask, ShellTask, Task
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How a child ended: its exit code, or the signal that killed it."""
+
+    code: int
+    signal: int | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.code == 0 and self.signal is None
+
+    @classmethod
+    def from_returncode(cls, returncode: int) -> ExitStatus:
+        """From a `subprocess` return code (negative: killed by that signal)."""
+        if returncode < 0:
+            return cls(128 - returncode, -returncode)
+        return cls(returncode)
+
+    def describe(self) -> str:
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = f"signal {self.signal}"
+            return f"killed by {name}"
+        return f"exit code {self.code}"
+
+
+class Child(Protocol):
+    """A started task: its process id, and a way to wait for its end."""
+
+    pid: int
+
+    def wait(self) -> ExitStatus: ...
+
+
+class ForkedJob:
+    """A Python callable running in a forked child."""
+
+    def __init__(self, function: Callable[..., Any], args: tuple[Any, ...],
+                 kwargs: dict[str, Any], output: BinaryIO) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # or the child would write the tick's buffered text again
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            _run_in_child(function, args, kwargs, output)
+        self.pid = pid
+
+    def wait(self) -> ExitStatus:
+        _, status = os.waitpid(self.pid, 0)
+        return ExitStatus.from_returncode(os.waitstatus_to_exitcode(status))
+
+
+def _run_in_child(function: Callable[..., Any], args: tuple[Any, ...],
+                  kwargs: dict[str, Any], output: BinaryIO) -> None:  # pragma: no cover
+    code = 1
+    try:
+        os.setsid()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(output.fileno(), 1)
+        os.dup2(output.fileno(), 2)
+        function(*args, **kwargs)
+        code = 0
+    except SystemExit as stop:
+        code = _exit_code_of(stop)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _exit_code_of(stop: SystemExit) -> int:
+    if stop.code is None:
+        return 0
+    if isinstance(stop.code, int):
+        return stop.code & 0xFF
+    print(stop.code, file=sys.stderr)
+    return 1
+
+
+class SpawnedProcess:
+    """A command or shell line running as a new program."""
+
+    def __init__(self, argv: list[str], output: BinaryIO, settings: Settings) -> None:
+        self._process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            cwd=settings.root, start_new_session=True, close_fds=True)
+        self.pid = self._process.pid
+
+    def wait(self) -> ExitStatus:
+        return ExitStatus.from_returncode(self._process.wait())
+
+
+def command_argv(task: CommandTask, settings: Settings) -> list[str]:
+    """The argument list of an artisan command task."""
+    return [sys.executable, str(settings.root / "artisan"), task.name, *task.args]
+
+
+def start(task: Task, output: BinaryIO, settings: Settings) -> Child:
+    """Start `task` with its stdout and stderr going to `output`."""
+    if isinstance(task, JobTask):
+        return ForkedJob(task.function, task.args, task.kwargs, output)
+    if isinstance(task, CommandTask):
+        return SpawnedProcess(command_argv(task, settings), output, settings)
+    if isinstance(task, ShellTask):
+        return SpawnedProcess(["/bin/sh", "-c", task.line], output, settings)
+    raise TypeError(f"not a task: {task!r}")

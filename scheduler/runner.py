@@ -1,0 +1,122 @@
+"""One tick of the scheduler, start to exit: what `artisan schedule:run` does.
+
+The tick takes the minute once, finds the events due in it, and runs them in the order
+they were declared, one after another, each in a child process. It prints one line per
+task and exits non-zero if anything it ran failed; one failing task never stops the
+others.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Collection
+from datetime import datetime, tzinfo
+
+from scheduler.event import Event
+from scheduler.execution import RunOutcome, run_event
+from scheduler.maintenance import is_down
+from scheduler.schedule import Schedule, floor_minute
+from scheduler.settings import Settings
+from scheduler.tasks import CommandTask
+
+LINE_WIDTH = 79
+NOTHING_DUE = "No scheduled tasks are ready to run."
+
+Echo = Callable[[str], None]
+
+
+def unknown_commands(schedule: Schedule, known: Collection[str]) -> list[Event]:
+    """The command events whose artisan command does not exist."""
+    return [event for event in schedule.events
+            if isinstance(event.task, CommandTask) and event.task.name not in known]
+
+
+class Tick:
+    """One run of the schedule for one minute."""
+
+    def __init__(self, schedule: Schedule, settings: Settings, at: datetime, *,
+                 echo: Echo = print, known_commands: Collection[str] | None = None) -> None:
+        self.schedule = schedule
+        self.settings = settings
+        self.minute = floor_minute(at)
+        self.echo = echo
+        self.known_commands = known_commands
+        self.failed = False
+
+    def run(self, *, dry_run: bool = False) -> int:
+        """Run (or with `dry_run`, list) the due events; return the exit code."""
+        broken = set()
+        if self.known_commands is not None:
+            for event in unknown_commands(self.schedule, self.known_commands):
+                broken.add(id(event))
+                self._fail(f"Skipping {event.display_name}: there is no artisan command "
+                           f"named {event.task.name!r} (artisan list shows them)")  # type: ignore[union-attr]
+        due = self.schedule.due_with_wall_times(self.minute, self.settings.app_env,
+                                                is_down(self.settings))
+        ran_any = False
+        for event, _wall in due:
+            if id(event) in broken or not self._conditions_pass(event):
+                continue
+            ran_any = True
+            if dry_run:
+                self.echo(f"{self._stamp(self.minute)}  Would run {event.display_name}")
+            else:
+                self._report(run_event(event, self.settings))
+        if not ran_any:
+            self.echo(NOTHING_DUE)
+        return 1 if self.failed else 0
+
+    def _conditions_pass(self, event: Event) -> bool:
+        try:
+            return event.conditions_pass()
+        except Exception:
+            self._fail(f"Skipping {event.display_name}: its when/skip condition raised:\n"
+                       + _indent(traceback.format_exc()))
+            return False
+
+    def _report(self, outcome: RunOutcome) -> None:
+        status = "DONE" if outcome.succeeded else "FAIL"
+        self.echo(run_line(self._stamp(outcome.started), outcome.event.display_name,
+                           outcome.duration, status))
+        if not outcome.task_succeeded:
+            reason = outcome.status.describe() if outcome.status else "did not run"
+            self.echo(f"    {reason}")
+            for line in outcome.output_tail():
+                self.echo(f"    | {line}")
+        for error in outcome.errors + outcome.hook_errors:
+            self.echo(_indent(error))
+        if not outcome.succeeded:
+            self.failed = True
+
+    def _fail(self, message: str) -> None:
+        self.failed = True
+        self.echo(message)
+
+    def _stamp(self, moment: datetime) -> str:
+        return format_stamp(moment, self.settings.timezone)
+
+
+def format_stamp(moment: datetime, zone: tzinfo) -> str:
+    """A moment as the tick prints it: local wall time in the application's zone."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def run_line(stamp: str, name: str, seconds: float, status: str) -> str:
+    """`2026-03-08 02:00:00  Running backup ........... 12ms DONE`"""
+    left = f"{stamp}  Running {name} "
+    right = f" {format_duration(seconds)} {status}"
+    dots = "." * max(3, LINE_WIDTH - len(left) - len(right))
+    return f"{left}{dots}{right}"
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.rstrip("\n").splitlines())

@@ -1,0 +1,101 @@
+"""Configuration from the environment, with a project `.env` file as the fallback.
+
+Every setting has one name, the same in the environment and in `.env`; a variable set
+in the environment wins over the file, so a crontab line or a systemd unit can override
+what the project ships.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import tzinfo
+from pathlib import Path
+
+from scheduler.zones import local_zone, zone_named
+
+ROOT_VARIABLE = "SCHEDULER_ROOT"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the scheduler reads from its environment, resolved once."""
+
+    root: Path
+    app_env: str
+    timezone: tzinfo
+    kernel: str
+    commands_package: str
+    storage: Path
+    cache_url: str | None
+    prefix: str
+    values: Mapping[str, str]
+
+    def get(self, name: str, default: str = "") -> str:
+        """A raw setting by name (for the settings a feature reads itself, e.g. MAIL_*)."""
+        return self.values.get(name, default)
+
+    @classmethod
+    def load(cls, root: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings for the project at `root` (default: `$SCHEDULER_ROOT`, else cwd)."""
+        environ = os.environ if environ is None else environ
+        root = Path(root or environ.get(ROOT_VARIABLE) or os.getcwd()).resolve()
+        values = {**read_env_file(root / ".env"), **environ}
+        zone_name = values.get("APP_TIMEZONE", "").strip()
+        try:
+            zone = zone_named(zone_name) if zone_name else local_zone()
+        except ValueError as error:
+            raise ValueError(f"APP_TIMEZONE: {error}") from None
+        storage = Path(values.get("SCHEDULER_STORAGE") or root / "storage")
+        if not storage.is_absolute():
+            storage = root / storage
+        return cls(
+            root=root,
+            app_env=values.get("APP_ENV") or "production",
+            timezone=zone,
+            kernel=values.get("SCHEDULER_KERNEL") or "console.kernel",
+            commands_package=values.get("SCHEDULER_COMMANDS") or "console.commands",
+            storage=storage,
+            cache_url=values.get("SCHEDULER_CACHE_URL") or None,
+            prefix=values.get("SCHEDULER_PREFIX", ""),
+            values=values,
+        )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a `.env` file: `KEY=value` lines, `#` comments, optional quotes, `export`."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+_current: Settings | None = None
+
+
+def current() -> Settings:
+    """The settings of this process, loaded on first use."""
+    global _current
+    if _current is None:
+        _current = Settings.load()
+    return _current
+
+
+def configure(settings: Settings) -> Settings:
+    """Make `settings` the process's own, and tell child processes where the project is."""
+    global _current
+    _current = settings
+    os.environ[ROOT_VARIABLE] = str(settings.root)
+    return settings

@@ -1,0 +1,68 @@
+"""What an event runs: a Python function, an artisan command or a shell line.
+
+A task knows its identity (stable across processes, used for mutex keys) and its default
+display name; how it is started in a child process is `process.py`'s business.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobTask:
+    """A Python callable, run in a forked child of the tick."""
+
+    function: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    kind = "job"
+
+    @property
+    def identity(self) -> str:
+        module = getattr(self.function, "__module__", None) or "?"
+        name = getattr(self.function, "__qualname__", None) or repr(self.function)
+        return f"{module}.{name}"
+
+    @property
+    def default_name(self) -> str:
+        return self.identity
+
+
+@dataclass(frozen=True)
+class CommandTask:
+    """An artisan command, run as `artisan <name> <args...>` without a shell."""
+
+    name: str
+    args: tuple[str, ...] = ()
+    kind = "command"
+
+    @property
+    def identity(self) -> str:
+        return shlex.join(["artisan", self.name, *self.args])
+
+    @property
+    def default_name(self) -> str:
+        return shlex.join([self.name, *self.args])
+
+
+@dataclass(frozen=True)
+class ShellTask:
+    """A shell line, run as `/bin/sh -c <line>` exactly as the user wrote it."""
+
+    line: str
+    kind = "exec"
+
+    @property
+    def identity(self) -> str:
+        return self.line
+
+    @property
+    def default_name(self) -> str:
+        return self.line
+
+
+Task = JobTask | CommandTask | ShellTask
