@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON3) -m venv $(VENV)
@@ -24,9 +24,6 @@ lint: install
 
 test: lint
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
-
-bench: install
-	$(PYTHON) -m benchmarks
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -230,11 +230,12 @@ def compile_expression(text: str) -> CronExpression:
         text=" ".join(fields),
         minutes=sets[0],
         hours=sets[1],
-        days=frozenset(v for v in sets[2] if isinstance(v, int)),
+        days=sets[2],
         last_day="l" in day_values,
         months=sets[3],
         weekdays=frozenset(v % 7 for v in sets[4]),
-        nth_weekdays=tuple((weekday, frozenset(nths)) for weekday, nths in nth.items()),
+        nth_weekdays=tuple((weekday, frozenset(n for n in nths if isinstance(n, int)))
+                           for weekday, nths in nth.items()),
         days_either=_restricted(fields[2]) and _restricted(fields[4]),
         fixed_time=_restricted(fields[0]) and _restricted(fields[1]),
     )
@@ -250,7 +251,7 @@ def _restricted(field: str) -> bool:
     return not field.startswith(("*", "?"))
 
 
-def _as_set(position: int, values: list[int | str]) -> frozenset[int]:
+def _as_set(position: int, values: Sequence[int | str]) -> frozenset[int]:
     low, high = FIELD_RANGES[position]
     if values == ["*"]:
         return frozenset(range(low, high + 1))

@@ -97,7 +97,7 @@ class ManagesFrequencies:
         if seconds < 60:
             return self._repeat_every("every", seconds)
         minutes, rest = divmod(seconds, 60)
-        if rest == 0 and 60 % minutes == 0:
+        if rest == 0 and minutes < 60 and 60 % minutes == 0:
             self.repeat_seconds = None
             return self._set_fields("every", seconds,
                                     minute="*" if minutes == 1 else f"*/{minutes}")
@@ -238,13 +238,16 @@ class ManagesFrequencies:
         """Alias of `daily_at`."""
         return self._at_time("at", time_of_day)
 
-    def _at_time(self: Self, method: str, time_of_day: str, argument: object = None) -> Self:
+    def _at_time(self: Self, method: str, time_of_day: str) -> Self:
+        return self._set_fields(method, time_of_day, **self._time_fields(method, time_of_day))
+
+    def _time_fields(self, method: str, time_of_day: str) -> dict[str, str]:
+        """The minute and hour fields for a time of day such as "9:30"."""
         try:
             moment = parse_time(time_of_day)
         except ValueError as error:
-            self._invalid(method, time_of_day if argument is None else argument, str(error))
-        return self._set_fields(method, time_of_day, minute=str(moment.minute),
-                                hour=str(moment.hour))
+            self._invalid(method, time_of_day, str(error))
+        return {"minute": str(moment.minute), "hour": str(moment.hour)}
 
     def twice_daily(self: Self, first: int = 1, second: int = 13) -> Self:
         """Run every day at two hours: `twice_daily(1, 13)` is `0 1,13 * * *`."""
@@ -307,14 +310,14 @@ class ManagesFrequencies:
         if not flat:
             self._invalid(method, days, "expected at least one day of the week")
         parts = []
-        for day in flat:
-            if isinstance(day, str) and _CRON_DAYS.match(day.strip()):
-                parts.append(day.strip())  # a cron fragment such as "1-5", validated later
+        for item in flat:
+            if isinstance(item, str) and _CRON_DAYS.match(item.strip()):
+                parts.append(item.strip())  # a cron fragment such as "1-5", validated later
                 continue
             try:
-                parts.append(str(weekday_number(day)))  # type: ignore[arg-type]
+                parts.append(str(weekday_number(item)))  # type: ignore[arg-type]
             except ValueError as error:
-                self._invalid(method, day, str(error))
+                self._invalid(method, item, str(error))
         return ",".join(parts)
 
     def weekly(self: Self) -> Self:
@@ -323,8 +326,7 @@ class ManagesFrequencies:
 
     def weekly_on(self: Self, day: Day | Iterable[Day], time_of_day: str = "0:0") -> Self:
         """Run every week on `day` at `time_of_day`: `weekly_on("monday", "9:00")`."""
-        self._at_time("weekly_on", time_of_day)
-        return self._set_fields("weekly_on", day,
+        return self._set_fields("weekly_on", day, **self._time_fields("weekly_on", time_of_day),
                                 weekday=self._weekday_field("weekly_on", (day,)))
 
     # -- months, quarters, years --------------------------------------------------------
@@ -334,20 +336,20 @@ class ManagesFrequencies:
 
     def monthly_on(self: Self, day: int = 1, time_of_day: str = "0:0") -> Self:
         """Run every month on `day` (1-31) at `time_of_day`: `monthly_on(15, "9:00")`."""
-        self._at_time("monthly_on", time_of_day)
-        return self._set_fields("monthly_on", day, day=self._day_of_month("monthly_on", day))
+        return self._set_fields("monthly_on", day, **self._time_fields("monthly_on", time_of_day),
+                                day=self._day_of_month("monthly_on", day))
 
     def twice_monthly(self: Self, first: int = 1, second: int = 16,
                       time_of_day: str = "0:0") -> Self:
         """Run on two days of every month: `twice_monthly(1, 16)` is `0 0 1,16 * *`."""
-        self._at_time("twice_monthly", time_of_day)
         days = ",".join(self._day_of_month("twice_monthly", day) for day in (first, second))
-        return self._set_fields("twice_monthly", (first, second), day=days)
+        return self._set_fields("twice_monthly", (first, second), day=days,
+                                **self._time_fields("twice_monthly", time_of_day))
 
     def last_day_of_month(self: Self, time_of_day: str = "0:0") -> Self:
         """Run on the last day of every month (`L`, in the event's zone when it runs)."""
-        self._at_time("last_day_of_month", time_of_day)
-        return self._set_fields("last_day_of_month", time_of_day, day="L")
+        return self._set_fields("last_day_of_month", time_of_day, day="L",
+                                **self._time_fields("last_day_of_month", time_of_day))
 
     def days_of_month(self: Self, *days: int | Iterable[int]) -> Self:
         """Run on these days of the month: `days_of_month(1, 10, 20)`."""
@@ -373,9 +375,8 @@ class ManagesFrequencies:
 
     def quarterly_on(self: Self, day: int = 1, time_of_day: str = "0:0") -> Self:
         """Run every quarter on `day` of its first month, at `time_of_day`."""
-        self._at_time("quarterly_on", time_of_day)
         return self._set_fields("quarterly_on", day, day=self._day_of_month("quarterly_on", day),
-                                month="1-12/3")
+                                month="1-12/3", **self._time_fields("quarterly_on", time_of_day))
 
     def yearly(self: Self) -> Self:
         """Run on January 1st at midnight: `0 0 1 1 *`."""
@@ -386,6 +387,6 @@ class ManagesFrequencies:
         """Run every year on `month` (1-12) and `day` at `time_of_day`."""
         if isinstance(month, bool) or not isinstance(month, int) or not 1 <= month <= 12:
             self._invalid("yearly_on", month, "month is not between 1 and 12")
-        self._at_time("yearly_on", time_of_day)
         return self._set_fields("yearly_on", (month, day),
-                                day=self._day_of_month("yearly_on", day), month=str(month))
+                                day=self._day_of_month("yearly_on", day), month=str(month),
+                                **self._time_fields("yearly_on", time_of_day))

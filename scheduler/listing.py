@@ -71,7 +71,7 @@ def summarize(schedule: Schedule, now: datetime, display_zone: tzinfo | None,
     for event in schedule.events:
         zone = display_zone or event.timezone_or(schedule.timezone)
         due = schedule.next_due(event, now)
-        problems = ()
+        problems: tuple[str, ...] = ()
         if (known_commands is not None and isinstance(event.task, CommandTask)
                 and event.task.name not in known_commands):
             problems = (f"unknown command {event.task.name!r}",)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -41,7 +42,7 @@ def _known_commands(context: typer.Context, schedule: Schedule) -> list[str] | N
     return command_names(context)
 
 
-def _instant(at: str | None, settings: Settings) -> clock.datetime:
+def _instant(at: str | None, settings: Settings) -> datetime:
     if at is None:
         return clock.now()
     try:
@@ -91,14 +92,18 @@ def schedule_list(
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("Expression", "Task", "Time zone", "Next due", "Flags"):
-        table.add_column(column)
+    for column in ("Expression", "Task", "Time zone", "Next due"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("Flags")
     for summary in summaries:
         due = (f"{summary.next_due:%Y-%m-%d %H:%M %z} ({relative(summary.next_due, now)})"
                if summary.next_due else "never")
         table.add_row(summary.event.expression, summary.event.display_name, summary.timezone,
                       due, ", ".join(summary.flags()))
-    Console(width=max(100, Console().width), soft_wrap=False).print(table)
+    console = Console()
+    if not console.is_terminal:  # piped or logged: keep each task on one line
+        console = Console(width=250)
+    console.print(table)
 
 
 def schedule_test(
@@ -143,7 +148,7 @@ def _choose(events: list[Event], name: str | None) -> Event:
         typer.echo("Name the task to run with --name.", err=True)
         raise typer.Exit(1)
     while True:
-        choice = typer.prompt("Which task should run (its number)", type=int)
+        choice: int = typer.prompt("Which task should run (its number)", type=int)
         if 1 <= choice <= len(events):
             return events[choice - 1]
         typer.echo(f"Choose a number from 1 to {len(events)}.")

@@ -1,0 +1,350 @@
+"""`artisan schedule:run` as cron runs it: a real process, real child processes, real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Project
+
+KERNEL_HEADER = """
+import os, signal, sys, time
+from pathlib import Path
+from scheduler import maintenance_mode, schedule
+from scheduler.settings import current
+
+def record(word):
+    folder = current().storage
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "ran.txt", "a") as handle:
+        handle.write(word + "\\n")
+"""
+
+
+def ran(project: Project) -> list[str]:
+    path = project.storage / "ran.txt"
+    return path.read_text().split() if path.exists() else []
+
+
+def test_a_due_job_runs_in_a_child_and_the_tick_reports_it(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def hello():
+    record("hello:" + str(os.getpid()))
+
+def schedule_tasks():
+    schedule().job(hello).every_minute()
+""")
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    assert "Running console.kernel.hello" in line and line.endswith("DONE")
+    [entry] = ran(project)
+    assert entry.startswith("hello:") and entry != "hello:" + str(result.returncode)
+
+
+def test_tasks_run_in_declaration_order_and_one_failure_stops_none(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def first():
+    record("first")
+
+def explode():
+    raise RuntimeError("the disk is on fire")
+
+def leave(code):
+    sys.exit(code)
+
+def crash():
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+def last(word, suffix=""):
+    record(word + suffix)
+
+def schedule_tasks():
+    schedule().job(first)
+    schedule().job(explode)
+    schedule().job(leave, 3).name("leave with 3")
+    schedule().job(crash)
+    schedule().exec("echo shell-says-no; exit 4")
+    schedule().job(last, "last", suffix="!")
+""")
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert result.returncode == 1
+    assert ran(project) == ["first", "last!"]
+    out = result.stdout
+    statuses = [line.rsplit(" ", 1)[1] for line in out.splitlines() if " Running " in line]
+    assert statuses == ["DONE", "FAIL", "FAIL", "FAIL", "FAIL", "DONE"]
+    assert "RuntimeError: the disk is on fire" in out
+    assert "Traceback (most recent call last)" in out
+    assert "exit code 3" in out
+    assert "killed by SIGSEGV" in out
+    assert "exit code 4" in out and "| shell-says-no" in out
+
+
+def test_a_command_task_runs_artisan_with_its_arguments_as_a_list(project: Project) -> None:
+    (project.root / "console" / "commands" / "greet.py").write_text('''
+import typer
+from scheduler.cli import command
+from scheduler.settings import current
+
+@command("greet:person")
+def greet(name: str, shout: bool = typer.Option(False, "--shout")) -> None:
+    """Greet someone."""
+    text = f"hello {name}" + ("!" if shout else "")
+    current().storage.mkdir(parents=True, exist_ok=True)
+    (current().storage / "greeting.txt").write_text(text)
+''')
+    project.kernel(KERNEL_HEADER + """
+def schedule_tasks():
+    schedule().command("greet:person", "Ada; rm -rf /", "--shout").every_minute()
+    schedule().command("cache:clear").every_minute()
+""")
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The argument with a semicolon arrived as one argument: no shell was involved.
+    assert (project.storage / "greeting.txt").read_text() == "hello Ada; rm -rf /!"
+    assert "Running cache:clear" in result.stdout
+
+
+def test_an_unknown_command_is_skipped_reported_and_fails_the_tick(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def fine():
+    record("fine")
+
+def schedule_tasks():
+    schedule().command("nope:missing").every_minute()
+    schedule().job(fine).every_minute()
+""")
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert result.returncode == 1
+    assert "there is no artisan command named 'nope:missing'" in result.stdout
+    assert ran(project) == ["fine"]
+    listing = project.artisan("schedule:list")
+    assert "unknown command 'nope:missing'" in listing.stdout
+
+
+def test_an_exec_task_runs_through_the_shell_in_the_project_root(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def schedule_tasks():
+    schedule().exec("mkdir -p storage && echo $((6 * 7)) > storage/answer.txt").hourly()
+""")
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z", cwd=Path("/"))
+    assert result.returncode == 0, result.stdout
+    assert (project.storage / "answer.txt").read_text() == "42\n"
+
+
+def test_only_events_due_in_the_given_minute_run(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def nightly():
+    record("nightly")
+
+def quarter():
+    record("quarter")
+
+def schedule_tasks():
+    schedule().job(nightly).daily_at("02:00")
+    schedule().job(quarter).every_fifteen_minutes()
+""")
+    assert project.artisan("schedule:run", "--at", "2026-03-08T01:59:00Z").stdout.strip() == \
+        "No scheduled tasks are ready to run."
+    assert ran(project) == []
+    project.artisan("schedule:run", "--at", "2026-03-08T02:00:42Z")
+    assert ran(project) == ["nightly", "quarter"]
+    project.artisan("schedule:run", "--at", "2026-03-08T03:00:00+01:00")
+    assert ran(project) == ["nightly", "quarter", "nightly", "quarter"]
+
+
+def test_dry_run_lists_what_is_due_without_running_it(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def nightly():
+    record("nightly")
+
+def schedule_tasks():
+    schedule().job(nightly).daily_at("02:00").name("nightly report")
+    schedule().job(nightly).daily_at("03:00").name("later report")
+""")
+    result = project.artisan("schedule:run", "--dry-run", "--at", "2026-03-08 02:00")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == ["2026-03-08 02:00:00  Would run nightly report"]
+    assert ran(project) == []
+
+
+def test_a_bad_at_value_is_a_usage_error(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + "def schedule_tasks():\n    pass\n")
+    result = project.artisan("schedule:run", "--at", "yesterday")
+    assert result.returncode == 2
+    assert "'yesterday' is not an ISO-8601 instant" in result.stderr
+
+
+def test_output_goes_to_the_files_asked_for(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def talk():
+    print("to stdout")
+    print("to stderr", file=sys.stderr)
+
+def schedule_tasks():
+    schedule().job(talk).send_output_to("storage/logs/deep/talk.log")
+    schedule().exec("echo appended").append_output_to("storage/logs/many.log")
+""")
+    for _ in range(2):
+        assert project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z").returncode == 0
+    assert (project.storage / "logs/deep/talk.log").read_text() == "to stdout\nto stderr\n"
+    assert (project.storage / "logs/many.log").read_text() == "appended\nappended\n"
+
+
+def test_an_unwritable_output_path_fails_that_task_only(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def fine():
+    record("fine")
+
+def schedule_tasks():
+    schedule().exec("echo hi").send_output_to("/proc/no/such/place.log")
+    schedule().job(fine)
+""")
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert result.returncode == 1
+    assert "could not write the output to /proc/no/such/place.log" in result.stdout
+    assert ran(project) == ["fine"]
+
+
+def test_hooks_run_around_the_task_and_may_receive_its_output(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def work():
+    print("work output")
+    record("work")
+
+def failing():
+    print("bad news")
+    sys.exit(2)
+
+def schedule_tasks():
+    schedule().job(work).before(lambda: record("before")).after(
+        lambda output, exit_code: record(f"after:{output.strip().replace(' ', '_')}:{exit_code}")
+    ).on_success(lambda: record("success")).on_failure(lambda: record("failure"))
+    schedule().job(failing).on_failure(lambda output: record("failed:" + output.split()[1]))
+""")
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert result.returncode == 1
+    assert ran(project) == ["before", "work", "after:work_output:0", "success", "failed:news"]
+
+
+def test_a_raising_hook_is_reported_and_the_other_hooks_still_run(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def work():
+    record("work")
+
+def broken_hook():
+    raise ValueError("hook broke")
+
+def schedule_tasks():
+    schedule().job(work).before(broken_hook).after(broken_hook).after(lambda: record("after"))
+    schedule().job(work).name("second")
+""")
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert result.returncode == 1
+    assert ran(project) == ["work", "after", "work"]
+    assert result.stdout.count("ValueError: hook broke") == 2
+
+
+def test_when_and_skip_conditions_are_checked_each_tick(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def work(word):
+    record(word)
+
+def broken():
+    raise KeyError("flag")
+
+def schedule_tasks():
+    schedule().job(work, "when-true").when(lambda: True)
+    schedule().job(work, "when-false").when(lambda: False)
+    schedule().job(work, "skip-true").skip(True)
+    schedule().job(work, "skip-false").skip(lambda: False)
+    schedule().job(work, "broken").when(broken)
+    schedule().job(work, "after-broken")
+""")
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert ran(project) == ["when-true", "skip-false", "after-broken"]
+    assert result.returncode == 1
+    assert "its when/skip condition raised" in result.stdout and "KeyError: 'flag'" in result.stdout
+
+
+def test_environments_filter_by_app_env(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def work(word):
+    record(word)
+
+def schedule_tasks():
+    schedule().job(work, "prod").environments("production")
+    schedule().job(work, "staging").environments("staging", "local")
+    schedule().job(work, "anywhere")
+""")
+    project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z", env={"APP_ENV": "local"})
+    assert ran(project) == ["prod", "anywhere", "staging", "anywhere"]
+
+
+def test_maintenance_mode_holds_tasks_back_until_up(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def work(word):
+    record(word)
+
+def schedule_tasks():
+    schedule().job(work, "normal")
+    schedule().job(work, "essential").even_in_maintenance_mode()
+    schedule().job(work, "guarded").skip(lambda: maintenance_mode()).even_in_maintenance_mode()
+""")
+    assert "now in maintenance mode" in project.artisan("down").stdout
+    project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert ran(project) == ["essential"]
+    assert "now live" in project.artisan("up").stdout
+    project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert ran(project) == ["essential", "normal", "essential", "guarded"]
+
+
+def test_a_kernel_that_fails_to_import_exits_2_with_the_users_traceback(
+        project: Project) -> None:
+    project.kernel("import os\n\nVALUE = 1 / 0\n")
+    result = project.artisan("schedule:run")
+    assert result.returncode == 2
+    assert "could not be imported" in result.stderr
+    assert "console/kernel.py\", line 3" in result.stderr
+    assert "ZeroDivisionError" in result.stderr
+    assert "importlib" not in result.stderr
+
+
+def test_a_raising_schedule_tasks_exits_2(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def work():
+    pass
+
+def schedule_tasks():
+    schedule().job(work).daily_at("25:00")
+""")
+    result = project.artisan("schedule:run")
+    assert result.returncode == 2
+    assert "schedule_tasks() in 'console.kernel' raised" in result.stderr
+    assert "job 'console.kernel.work': daily_at('25:00'): hour 25" in result.stderr
+
+
+def test_a_kernel_without_schedule_tasks_is_reported(project: Project) -> None:
+    project.kernel("TASKS = []\n")
+    result = project.artisan("schedule:list")
+    assert result.returncode == 2
+    assert "has no schedule_tasks() function" in result.stderr
+
+
+def test_the_kernel_module_can_be_chosen_with_scheduler_kernel(project: Project) -> None:
+    (project.root / "other_kernel.py").write_text(KERNEL_HEADER + """
+def schedule_tasks():
+    schedule().job(record, "other")
+""")
+    project.artisan("schedule:run", env={"SCHEDULER_KERNEL": "other_kernel"})
+    assert ran(project) == ["other"]
+
+
+def test_artisan_works_from_any_directory_and_both_ways(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def schedule_tasks():
+    schedule().job(record, "anywhere")
+""")
+    result = project.artisan("schedule:run", cwd=Path("/"))
+    assert result.returncode == 0, result.stderr
+    assert ran(project) == ["anywhere"]
