@@ -13,13 +13,15 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from scheduler import process
+from scheduler import settings as settings_module
 from scheduler.event import Event
 from scheduler.hooks import call_hook
+from scheduler.mutex import Blocked, HeldLock, MutexBackend, MutexUnavailable, backend_for
 from scheduler.process import ExitStatus
 from scheduler.settings import Settings
 from scheduler.zones import UTC
@@ -40,6 +42,11 @@ class RunOutcome:
     output: str = ""
     errors: list[str] = field(default_factory=list)
     hook_errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # Why the task was not run at all: a benign reason (another run holds the lock)...
+    skipped: str | None = None
+    # ...or a failing one (the mutex store is unreachable).
+    not_run: str | None = None
 
     @property
     def task_succeeded(self) -> bool:
@@ -59,16 +66,71 @@ class RunOutcome:
         return self.output.rstrip("\n").splitlines()[-lines:] if self.output.strip() else []
 
 
-def run_event(event: Event, settings: Settings) -> RunOutcome:
-    """Run `event` now, in the foreground, and report what happened."""
+def needs_mutex(event: Event) -> bool:
+    """Whether running `event` involves the mutex store."""
+    return event.one_server or event.overlap_expiration is not None
+
+
+def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = None,
+              mutexes: Callable[[], MutexBackend] | None = None) -> RunOutcome:
+    """Run `event` now, in the foreground, and report what happened.
+
+    `scheduled` is the instant the run is for (the one-server claim is keyed by it);
+    `mutexes` gives the mutex store, asked for only when the event needs one.
+    """
     outcome = RunOutcome(event, started=datetime.now(UTC))
+    lock = _take_mutexes(event, scheduled or outcome.started, mutexes, outcome)
+    if outcome.skipped or outcome.not_run:
+        return outcome
+    try:
+        _run_task(event, settings, lock, outcome)
+    finally:
+        if lock is not None:
+            lock.release()
+    return outcome
+
+
+def _take_mutexes(event: Event, scheduled: datetime,
+                  mutexes: Callable[[], MutexBackend] | None,
+                  outcome: RunOutcome) -> HeldLock | None:
+    """Claim the one-server slot and take the overlap lock that `event` asks for."""
+    if not needs_mutex(event):
+        return None
+    try:
+        backend = mutexes() if mutexes is not None else backend_for(settings_module.current())
+        if event.one_server and not backend.claim(event.mutex_key, scheduled):
+            outcome.skipped = "already ran on another server"
+            return None
+        if event.overlap_expiration is None:
+            return None
+        expiration = timedelta(minutes=event.overlap_expiration)
+        taken = backend.acquire(event.mutex_key, expiration)
+    except MutexUnavailable as error:
+        outcome.not_run = str(error)
+        return None
+    if isinstance(taken, Blocked):
+        outcome.skipped = f"the previous run is still running ({taken.holder.describe()})"
+        return None
+    if taken.stale is not None:
+        outcome.warnings.append(
+            f"the previous run ({taken.stale.describe()}) has held the lock for longer than "
+            f"its expiration of {event.overlap_expiration} minutes; running anyway")
+    return taken.lock
+
+
+def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
+              outcome: RunOutcome) -> None:
     clock = time.monotonic()
     _call_hooks("before", event.before_hooks, {"event": event}, outcome)
     with tempfile.TemporaryFile(prefix="scheduler-output-") as output:
         try:
-            outcome.status = process.start(event.task, output, settings).wait()
+            child = process.start(event.task, output, settings)
         except OSError as error:
             outcome.errors.append(f"could not start the task: {error}")
+        else:
+            if lock is not None:
+                lock.keep_alive()  # only now: a renewal thread must not exist at the fork
+            outcome.status = child.wait()
         outcome.duration = time.monotonic() - clock
         output.seek(0)
         outcome.output = output.read(OUTPUT_KEPT).decode("utf-8", "replace")
@@ -82,7 +144,6 @@ def run_event(event: Event, settings: Settings) -> RunOutcome:
         _call_hooks("on_success", event.success_hooks, available, outcome)
     else:
         _call_hooks("on_failure", event.failure_hooks, available, outcome)
-    return outcome
 
 
 def resolve_output_path(path: Path, settings: Settings) -> Path:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
 from scheduler.event import Event
+from scheduler.mutex import Holder, MutexUnavailable, backend_for
 from scheduler.schedule import Schedule
+from scheduler.settings import Settings
 from scheduler.tasks import CommandTask
 
 
@@ -20,6 +22,7 @@ class EventSummary:
     next_due: datetime | None  # aware, in the display zone
     timezone: str
     problems: tuple[str, ...]
+    holder: Holder | None = None
 
     def flags(self) -> list[str]:
         event = self.event
@@ -39,6 +42,8 @@ class EventSummary:
         flags.extend(window.describe() for window in event.windows)
         if event.conditions:
             flags.append("conditional")
+        if self.holder is not None:
+            flags.append(f"running ({self.holder.describe()})")
         flags.extend(self.problems)
         return flags
 
@@ -61,11 +66,28 @@ class EventSummary:
             "windows": [window.describe() for window in event.windows],
             "conditional": bool(event.conditions),
             "problems": list(self.problems),
+            "running": None if self.holder is None else {
+                "pid": self.holder.pid, "host": self.holder.host,
+                "since": self.holder.started.isoformat()},
         }
 
 
+def running_holders(schedule: Schedule,
+                    settings: Settings) -> tuple[dict[str, Holder], str | None]:
+    """Which events' overlap locks are held now; a problem reaching the store, if any."""
+    keys = [event.mutex_key for event in schedule.events
+            if event.overlap_expiration is not None]
+    if not keys:
+        return {}, None
+    try:
+        return backend_for(settings).holders(keys), None
+    except MutexUnavailable as error:
+        return {}, str(error)
+
+
 def summarize(schedule: Schedule, now: datetime, display_zone: tzinfo | None,
-              known_commands: Collection[str] | None) -> list[EventSummary]:
+              known_commands: Collection[str] | None,
+              holders: Mapping[str, Holder] | None = None) -> list[EventSummary]:
     """Describe every event; times are shown in `display_zone`, else the event's own."""
     summaries = []
     for event in schedule.events:
@@ -75,8 +97,10 @@ def summarize(schedule: Schedule, now: datetime, display_zone: tzinfo | None,
         if (known_commands is not None and isinstance(event.task, CommandTask)
                 and event.task.name not in known_commands):
             problems = (f"unknown command {event.task.name!r}",)
+        holder = (holders or {}).get(event.mutex_key) if event.overlap_expiration else None
         summaries.append(EventSummary(event, due.astimezone(zone) if due else None,
-                                      event.timezone_label(schedule.timezone), problems))
+                                      event.timezone_label(schedule.timezone), problems,
+                                      holder))
     return summaries
 
 

@@ -52,6 +52,21 @@ class ExitStatus:
         return f"exit code {self.code}"
 
 
+# Descriptors (held lock files) that a forked job must not keep open: a lock has to die
+# with the process that supervises the run, not live on in the job's child.
+_closed_in_forked_jobs: set[int] = set()
+
+
+def close_in_forked_jobs(descriptor: int) -> None:
+    """Have every job forked from now on close `descriptor` first thing."""
+    _closed_in_forked_jobs.add(descriptor)
+
+
+def keep_in_forked_jobs(descriptor: int) -> None:
+    """Undo `close_in_forked_jobs` (the descriptor is about to be closed anyway)."""
+    _closed_in_forked_jobs.discard(descriptor)
+
+
 class Child(Protocol):
     """A started task: its process id, and a way to wait for its end."""
 
@@ -81,6 +96,8 @@ def _run_in_child(function: Callable[..., Any], args: tuple[Any, ...],
                   kwargs: dict[str, Any], output: BinaryIO) -> None:  # pragma: no cover
     code = 1
     try:
+        for descriptor in _closed_in_forked_jobs:
+            os.close(descriptor)
         os.setsid()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)

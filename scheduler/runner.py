@@ -15,6 +15,7 @@ from datetime import datetime, tzinfo
 from scheduler.event import Event
 from scheduler.execution import RunOutcome, run_event
 from scheduler.maintenance import is_down
+from scheduler.mutex import MutexBackend, backend_for
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings
 from scheduler.tasks import CommandTask
@@ -42,6 +43,13 @@ class Tick:
         self.echo = echo
         self.known_commands = known_commands
         self.failed = False
+        self._mutexes: MutexBackend | None = None
+
+    def mutexes(self) -> MutexBackend:
+        """The mutex store, set up on first use (most ticks need none)."""
+        if self._mutexes is None:
+            self._mutexes = backend_for(self.settings)
+        return self._mutexes
 
     def run(self, *, dry_run: bool = False) -> int:
         """Run (or with `dry_run`, list) the due events; return the exit code."""
@@ -61,7 +69,8 @@ class Tick:
             if dry_run:
                 self.echo(f"{self._stamp(self.minute)}  Would run {event.display_name}")
             else:
-                self._report(run_event(event, self.settings))
+                self._report(run_event(event, self.settings, scheduled=self.minute,
+                                       mutexes=self.mutexes))
         if not ran_any:
             self.echo(NOTHING_DUE)
         return 1 if self.failed else 0
@@ -75,6 +84,15 @@ class Tick:
             return False
 
     def _report(self, outcome: RunOutcome) -> None:
+        name = outcome.event.display_name
+        for warning in outcome.warnings:
+            self.echo(f"Warning: {name}: {warning}")
+        if outcome.skipped:
+            self.echo(f"Skipping {name}: {outcome.skipped}")
+            return
+        if outcome.not_run:
+            self._fail(f"Skipping {name}: {outcome.not_run}")
+            return
         status = "DONE" if outcome.succeeded else "FAIL"
         self.echo(run_line(self._stamp(outcome.started), outcome.event.display_name,
                            outcome.duration, status))

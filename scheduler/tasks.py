@@ -23,9 +23,18 @@ class JobTask:
 
     @property
     def identity(self) -> str:
+        """`module.function`, with the arguments when it has any: `tasks.backup('db')`.
+
+        Arguments are part of the identity so that one function scheduled for several
+        arguments makes several events with mutexes of their own.
+        """
         module = getattr(self.function, "__module__", None) or "?"
         name = getattr(self.function, "__qualname__", None) or repr(self.function)
-        return f"{module}.{name}"
+        if not self.args and not self.kwargs:
+            return f"{module}.{name}"
+        arguments = [repr(arg) for arg in self.args]
+        arguments += [f"{key}={value!r}" for key, value in sorted(self.kwargs.items())]
+        return f"{module}.{name}({', '.join(arguments)})"
 
     @property
     def default_name(self) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from scheduler import settings as settings_module
+from tests.redis_support import redis_url  # noqa: F401 - a fixture for every test module
 
 REPO = Path(__file__).resolve().parent.parent
 

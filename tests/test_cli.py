@@ -37,7 +37,7 @@ def test_schedule_list_json_describes_every_event(project: Project) -> None:
     project.kernel(KERNEL)
     rows = listing(project, "--at", "2026-11-27T12:00:00Z")
     assert [row["name"] for row in rows] == ["daily report", "inspire", "echo hi",
-                                           "console.kernel.report"]
+                                           "console.kernel.report('fast')"]
     report, inspire, shell, fast = rows
     assert report["expression"] == "0 9 * * *"
     assert report["timezone"] == "America/New_York"

@@ -14,7 +14,8 @@ from scheduler.cli.catalog import command_names
 from scheduler.event import Event
 from scheduler.execution import run_event
 from scheduler.kernel import KernelError, load_schedule
-from scheduler.listing import relative, summarize
+from scheduler.listing import relative, running_holders, summarize
+from scheduler.mutex import MutexUnavailable, backend_for
 from scheduler.runner import Tick, format_stamp, run_line
 from scheduler.schedule import Schedule
 from scheduler.settings import Settings, current
@@ -81,7 +82,11 @@ def schedule_list(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--timezone") from None
     schedule = _load(settings)
-    summaries = summarize(schedule, now, display_zone, _known_commands(context, schedule))
+    holders, problem = running_holders(schedule, settings)
+    if problem:
+        typer.echo(f"Warning: {problem}", err=True)
+    summaries = summarize(schedule, now, display_zone, _known_commands(context, schedule),
+                          holders)
     if as_json:
         typer.echo(json.dumps([summary.as_json() for summary in summaries], indent=2))
         return
@@ -104,6 +109,23 @@ def schedule_list(
     if not console.is_terminal:  # piped or logged: keep each task on one line
         console = Console(width=250)
     console.print(table)
+
+
+def schedule_clear_cache() -> None:
+    """Remove the overlap mutexes of this schedule's events (files or Redis)."""
+    settings = current()
+    schedule = _load(settings)
+    events = {event.mutex_key: event for event in schedule.events
+              if event.overlap_expiration is not None}
+    try:
+        removed = backend_for(settings).clear(events)
+    except MutexUnavailable as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    if not removed:
+        typer.echo("No mutexes were found.")
+    for key in removed:
+        typer.echo(f"Deleting mutex for [{events[key].display_name}]")
 
 
 def schedule_test(
@@ -158,3 +180,4 @@ def register(app: typer.Typer) -> None:
     app.command("schedule:run")(schedule_run)
     app.command("schedule:list")(schedule_list)
     app.command("schedule:test")(schedule_test)
+    app.command("schedule:clear-cache")(schedule_clear_cache)

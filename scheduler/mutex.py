@@ -1,0 +1,477 @@
+"""Overlap and one-server mutexes, on files (one machine) or on Redis (many servers).
+
+Two questions, two mechanisms:
+
+* **Overlap** (`without_overlapping`): is a run of this event still in progress? The
+  process that supervises a run holds a lock for the run's whole life. A holder older
+  than the event's expiration no longer blocks a new run. Releasing only ever frees
+  the releaser's own hold, never a newer run's.
+* **One server** (`on_one_server`): has any server already taken this event's run for
+  this scheduled minute? A claim keyed by event and scheduled instant (UTC), made once,
+  atomically; it is never released, it just expires.
+
+Keys are namespaced by `SCHEDULER_PREFIX` and `APP_ENV`, so staging and production
+sharing one Redis never block each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from filelock import FileLock
+from filelock import Timeout as FileLockTimeout
+
+from scheduler import process
+from scheduler.settings import Settings
+from scheduler.zones import UTC
+
+# A Redis overlap lock is a lease: renewed while the run lives, so a dead server's lock
+# lapses within one lease instead of blocking the event for a day.
+DEFAULT_LEASE = timedelta(seconds=60)
+# One-server claims outlive any clock skew between servers and any tick's length.
+CLAIM_TTL = timedelta(hours=1)
+
+
+class MutexUnavailable(Exception):
+    """The mutex store cannot be reached; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds an overlap lock: enough for a person to find the process."""
+
+    token: str
+    pid: int
+    host: str
+    started: datetime
+
+    @classmethod
+    def me(cls) -> Holder:
+        return cls(uuid.uuid4().hex, os.getpid(), socket.gethostname(), datetime.now(UTC))
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "started": self.started.isoformat()})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Holder:
+        data = json.loads(text)
+        return cls(str(data["token"]), int(data["pid"]), str(data["host"]),
+                   datetime.fromisoformat(data["started"]))
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host}, since {self.started:%Y-%m-%d %H:%M:%S} UTC"
+
+    def older_than(self, expiration: timedelta) -> bool:
+        return datetime.now(UTC) - self.started >= expiration
+
+
+class HeldLock:
+    """An overlap lock this process holds; release it when the run ends."""
+
+    holder: Holder
+
+    def keep_alive(self) -> None:
+        """Keep the hold alive while the run lasts (after any fork of this process).
+
+        File locks live as long as their descriptor; only leases need renewing.
+        """
+
+    def release(self) -> None:
+        """Free this hold (and only this one)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Acquired:
+    """The lock is ours; `stale` is the expired holder it overrode, if any."""
+
+    lock: HeldLock
+    stale: Holder | None = None
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Another run holds the lock and has not expired."""
+
+    holder: Holder
+
+
+class MutexBackend(ABC):
+    """Where the mutexes live."""
+
+    description: str
+
+    @abstractmethod
+    def acquire(self, key: str, expiration: timedelta) -> Acquired | Blocked:
+        """Take the overlap lock `key` for a run that may last up to `expiration`."""
+
+    @abstractmethod
+    def claim(self, key: str, scheduled: datetime) -> bool:
+        """Claim the run of `key` scheduled at `scheduled`; True for the one claimant."""
+
+    @abstractmethod
+    def holders(self, keys: Iterable[str]) -> dict[str, Holder]:
+        """The live holders of the overlap locks among `keys`."""
+
+    @abstractmethod
+    def clear(self, keys: Iterable[str]) -> list[str]:
+        """Remove the overlap locks among `keys`; return the keys that were held."""
+
+
+def claim_key(key: str, scheduled: datetime) -> str:
+    return f"{key}:{scheduled.astimezone(UTC):%Y%m%dT%H%M%S}"
+
+
+def namespace(settings: Settings) -> str:
+    """Keys of different environments (and prefixes) never meet."""
+    return f"{settings.prefix}{settings.app_env}"
+
+
+def backend_for(settings: Settings) -> MutexBackend:
+    """The backend `SCHEDULER_CACHE_URL` names: unset → files, `redis://` → Redis."""
+    url = settings.cache_url
+    if not url:
+        return FileMutexBackend(settings.storage / "mutex", namespace(settings))
+    scheme = urlsplit(url).scheme
+    if scheme in ("redis", "rediss", "unix"):
+        lease = settings.get("SCHEDULER_LEASE_SECONDS", "")
+        try:
+            seconds = float(lease) if lease else DEFAULT_LEASE.total_seconds()
+        except ValueError:
+            seconds = 0
+        if seconds <= 0:
+            raise MutexUnavailable(f"SCHEDULER_LEASE_SECONDS {lease!r} is not a positive "
+                                   f"number of seconds")
+        return RedisMutexBackend(url, namespace(settings), timedelta(seconds=seconds))
+    raise MutexUnavailable(f"SCHEDULER_CACHE_URL {redact(url)!r}: unsupported scheme "
+                           f"{scheme!r} (use redis://host:port/db, or leave it unset for files)")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+class FileMutexBackend(MutexBackend):
+    """Mutexes as files in one folder: for the processes of one machine.
+
+    Each run holds an exclusive `flock` on a lock file of its own for its whole life,
+    so a crashed or killed holder frees it at once: the kernel drops the lock with the
+    process. A small state file names the current holder; reading and changing it is
+    guarded by a `filelock` lock, held only for that moment.
+    """
+
+    def __init__(self, folder: Path, namespace: str) -> None:
+        self.folder = folder
+        self.namespace = namespace
+        self.description = f"files in {folder}"
+
+    def _prepare(self) -> None:
+        if not self.folder.is_dir():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.folder, 0o700)
+
+    def _base(self, key: str) -> Path:
+        return self.folder / f"{self.namespace}-{key}"
+
+    def _guard(self, key: str) -> FileLock:
+        return FileLock(f"{self._base(key)}.guard", timeout=30, mode=0o600)
+
+    def _holder_path(self, key: str, token: str) -> Path:
+        return Path(f"{self._base(key)}.{token}.lock")
+
+    def _state_path(self, key: str) -> Path:
+        return Path(f"{self._base(key)}.json")
+
+    def acquire(self, key: str, expiration: timedelta) -> Acquired | Blocked:
+        self._prepare()
+        try:
+            with self._guard(key):
+                current = self._live_holder(key)
+                if current is not None and not current.older_than(expiration):
+                    return Blocked(current)
+                me = Holder.me()
+                descriptor = _lock_file(self._holder_path(key, me.token))
+                _write_atomically(self._state_path(key), me.to_json())
+                return Acquired(FileHeld(self, key, me, descriptor), stale=current)
+        except FileLockTimeout:
+            raise MutexUnavailable(f"the mutex guard for {key} in {self.folder} stayed locked "
+                                   f"for 30 seconds") from None
+
+    def _live_holder(self, key: str) -> Holder | None:
+        """The holder named in the state file, if its process still holds its lock."""
+        try:
+            holder = Holder.from_json(self._state_path(key).read_text())
+        except (OSError, ValueError, KeyError):
+            return None
+        path = self._holder_path(key, holder.token)
+        if _is_locked(path):
+            return holder
+        with contextlib.suppress(OSError):
+            path.unlink()
+        with contextlib.suppress(OSError):
+            self._state_path(key).unlink()
+        return None
+
+    def _release(self, key: str, token: str) -> None:
+        try:
+            with self._guard(key):
+                state = self._state_path(key)
+                try:
+                    current = Holder.from_json(state.read_text())
+                except (OSError, ValueError, KeyError):
+                    current = None
+                if current is not None and current.token == token:
+                    state.unlink()
+        except FileLockTimeout:
+            pass  # the state file then names a dead holder, which readers ignore
+
+    def claim(self, key: str, scheduled: datetime) -> bool:
+        self._prepare()
+        folder = self.folder / "claims" / f"{scheduled.astimezone(UTC):%Y%m%dT%H%M}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.namespace}-{claim_key(key, scheduled)}"
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False
+        os.write(descriptor, f"{socket.gethostname()} {os.getpid()}\n".encode())
+        os.close(descriptor)
+        self._forget_old_claims(scheduled)
+        return True
+
+    def _forget_old_claims(self, scheduled: datetime) -> None:
+        oldest = f"{scheduled.astimezone(UTC) - CLAIM_TTL:%Y%m%dT%H%M}"
+        for folder in (self.folder / "claims").iterdir():
+            if folder.name < oldest:
+                for path in folder.iterdir():
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
+    def holders(self, keys: Iterable[str]) -> dict[str, Holder]:
+        if not self.folder.is_dir():
+            return {}
+        found = {}
+        for key in keys:
+            if self._state_path(key).exists():
+                holder = self._live_holder(key)
+                if holder is not None:
+                    found[key] = holder
+        return found
+
+    def clear(self, keys: Iterable[str]) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        removed = []
+        for key in keys:
+            paths = list(self.folder.glob(f"{self.namespace}-{key}.*"))
+            if any(path.suffix in (".json", ".lock") for path in paths):
+                removed.append(key)
+            for path in paths:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        return removed
+
+
+class FileHeld(HeldLock):
+    """A hold on a file lock: the open, flock-ed descriptor of the holder's lock file."""
+
+    def __init__(self, backend: FileMutexBackend, key: str, holder: Holder,
+                 descriptor: int) -> None:
+        self.backend, self.key, self.holder, self._descriptor = backend, key, holder, descriptor
+        # A forked job must not inherit the lock: if this process dies, the lock must go
+        # with it, whatever the job's child does.
+        process.close_in_forked_jobs(descriptor)
+
+    def release(self) -> None:
+        if self._descriptor < 0:
+            return
+        self.backend._release(self.key, self.holder.token)
+        process.keep_in_forked_jobs(self._descriptor)
+        with contextlib.suppress(OSError):
+            self.backend._holder_path(self.key, self.holder.token).unlink()
+        os.close(self._descriptor)  # closing the descriptor drops the flock
+        self._descriptor = -1
+
+
+def _lock_file(path: Path) -> int:
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+def _is_locked(path: Path) -> bool:
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
+# -- Redis ---------------------------------------------------------------------------------
+
+# Compare-and-set scripts: a run only ever renews, overrides or deletes the exact value
+# it knows, so a run that outlived its lease cannot touch a newer holder's key.
+_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
+         "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+_DELETE = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
+          "return redis.call('del', KEYS[1]) else return 0 end"
+_REPLACE = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
+           "return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) else return false end"
+
+
+class RedisMutexBackend(MutexBackend):
+    """Mutexes in Redis, shared by every server that points at it."""
+
+    def __init__(self, url: str, namespace: str, lease: timedelta = DEFAULT_LEASE) -> None:
+        try:
+            import redis
+        except ImportError:
+            raise MutexUnavailable(f"SCHEDULER_CACHE_URL is {redact(url)!r} but the redis "
+                                   f"package is not installed (pip install redis)") from None
+        self.url = url
+        self.namespace = namespace
+        self.lease = lease
+        self.description = f"Redis at {redact(url)}"
+        self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+
+    def _call(self, action: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except self._errors as error:
+            raise MutexUnavailable(f"Redis at {redact(self.url)} is unreachable ({action}): "
+                                   f"{error}") from None
+
+    def _key(self, kind: str, key: str) -> str:
+        return f"scheduler:{self.namespace}:{kind}:{key}"
+
+    def acquire(self, key: str, expiration: timedelta) -> Acquired | Blocked:
+        name = self._key("overlap", key)
+        me = Holder.me()
+        value = me.to_json()
+        lease_ms = int(self.lease.total_seconds() * 1000)
+        if self._call("lock", self.client.set, name, value, nx=True, px=lease_ms):
+            return Acquired(RedisHeld(self, name, me, value, expiration))
+        current_value = self._call("lock", self.client.get, name)
+        if current_value is None:  # it lapsed in between: try once more
+            if self._call("lock", self.client.set, name, value, nx=True, px=lease_ms):
+                return Acquired(RedisHeld(self, name, me, value, expiration))
+            current_value = self._call("lock", self.client.get, name) or b"{}"
+        try:
+            current = Holder.from_json(current_value)
+        except (ValueError, KeyError):
+            current = Holder("?", 0, "?", datetime.now(UTC))
+        if not current.older_than(expiration):
+            return Blocked(current)
+        replaced = self._call("lock", self.client.eval, _REPLACE, 1, name, current_value,
+                              value, lease_ms)
+        if not replaced:
+            return Blocked(current)
+        return Acquired(RedisHeld(self, name, me, value, expiration), stale=current)
+
+    def claim(self, key: str, scheduled: datetime) -> bool:
+        name = self._key("server", claim_key(key, scheduled))
+        owner = f"{socket.gethostname()} {os.getpid()}"
+        ttl = int(CLAIM_TTL.total_seconds())
+        return bool(self._call("claim", self.client.set, name, owner, nx=True, ex=ttl))
+
+    def holders(self, keys: Iterable[str]) -> dict[str, Holder]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        values = self._call("read", self.client.mget, [self._key("overlap", k) for k in keys])
+        found = {}
+        for key, value in zip(keys, values, strict=True):
+            if value is not None:
+                with contextlib.suppress(ValueError, KeyError):
+                    found[key] = Holder.from_json(value)
+        return found
+
+    def clear(self, keys: Iterable[str]) -> list[str]:
+        removed = []
+        for key in keys:
+            if self._call("clear", self.client.delete, self._key("overlap", key)):
+                removed.append(key)
+        return removed
+
+
+class RedisHeld(HeldLock):
+    """A Redis lease, renewed by a thread until released or until the expiration."""
+
+    def __init__(self, backend: RedisMutexBackend, name: str, holder: Holder, value: str,
+                 expiration: timedelta) -> None:
+        self.backend, self.name, self.holder, self.value = backend, name, holder, value
+        self.expiration = expiration
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def keep_alive(self) -> None:
+        """Start renewing the lease in the background (after any fork of this process)."""
+        if self._renewer is None:
+            self._renewer = threading.Thread(target=self._renew, name="lease-renewal",
+                                             daemon=True)
+            self._renewer.start()
+
+    def _renew(self) -> None:
+        lease = self.backend.lease
+        lease_ms = int(lease.total_seconds() * 1000)
+        deadline = time.monotonic() + self.expiration.total_seconds()
+        while not self._stop.wait(lease.total_seconds() / 3):
+            # The expiration caps the lock: past it, the lease is left to lapse.
+            if time.monotonic() >= deadline:
+                return
+            try:
+                if not self.backend.client.eval(_RENEW, 1, self.name, self.value, lease_ms):
+                    return  # lost (expired and taken over): nothing of ours to renew
+            except self.backend._errors:
+                continue  # a blip; the next round tries again before the lease ends
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=5)
+        with contextlib.suppress(MutexUnavailable):
+            self.backend._call("unlock", self.backend.client.eval, _DELETE, 1, self.name,
+                               self.value)

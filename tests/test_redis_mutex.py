@@ -1,0 +1,193 @@
+"""Overlap and one-server mutexes on a real Redis, shared by many processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import redis
+
+from scheduler.mutex import Acquired, Blocked, Holder, RedisMutexBackend
+from tests.conftest import Project
+
+UTC = timezone.utc
+MINUTE = datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
+
+
+def test_four_ticks_of_one_minute_run_fifty_one_server_events_exactly_once(
+        project: Project, redis_url: str) -> None:
+    project.kernel("""
+import os
+from scheduler import schedule
+from scheduler.settings import current
+
+def work(number):
+    descriptor = os.open(current().storage / "ran.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.write(descriptor, f"{number} {os.getppid()}\\n".encode())
+    os.close(descriptor)
+
+def schedule_tasks():
+    current().storage.mkdir(parents=True, exist_ok=True)
+    for number in range(50):
+        schedule().job(work, number).name(f"event {number}").on_one_server()
+""")
+    env = {**project.env, "SCHEDULER_CACHE_URL": redis_url}
+    ticks = [subprocess.Popen([sys.executable, str(project.root / "artisan"), "schedule:run",
+                               "--at", "2026-03-08T07:00:00Z"], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(4)]
+    outputs = [tick.communicate(timeout=120) for tick in ticks]
+    assert all(tick.returncode == 0 for tick in ticks), outputs
+    lines = (project.storage / "ran.txt").read_text().splitlines()
+    assert sorted(int(line.split()[0]) for line in lines) == list(range(50))
+    skipped = sum(out.count("already ran on another server") for out, _ in outputs)
+    assert skipped == 150
+
+
+def test_a_lease_is_renewed_while_the_run_lasts(redis_url: str) -> None:
+    backend = RedisMutexBackend(redis_url, "production", lease=timedelta(seconds=1))
+    held = backend.acquire("long", timedelta(hours=1))
+    assert isinstance(held, Acquired)
+    held.lock.keep_alive()
+    time.sleep(3.5)  # three and a half leases
+    assert isinstance(backend.acquire("long", timedelta(hours=1)), Blocked)
+    held.lock.release()
+    assert isinstance(backend.acquire("long", timedelta(hours=1)), Acquired)
+
+
+def test_renewal_stops_at_the_expiration(redis_url: str) -> None:
+    backend = RedisMutexBackend(redis_url, "production", lease=timedelta(seconds=1))
+    held = backend.acquire("capped", timedelta(seconds=1))
+    assert isinstance(held, Acquired)
+    held.lock.keep_alive()
+    time.sleep(2.6)
+    taken = backend.acquire("capped", timedelta(hours=1))
+    assert isinstance(taken, Acquired) and taken.stale is None  # it had lapsed
+    held.lock.release()
+    assert backend.holders(["capped"]) == {"capped": taken.lock.holder}
+
+
+def test_a_killed_holders_lease_lapses(redis_url: str) -> None:
+    code = ("import time, datetime, sys\n"
+            "from scheduler.mutex import RedisMutexBackend\n"
+            f"backend = RedisMutexBackend({redis_url!r}, 'production',"
+            " lease=datetime.timedelta(seconds=1))\n"
+            "held = backend.acquire('crashy', datetime.timedelta(hours=1))\n"
+            "held.lock.keep_alive()\n"
+            "print('held', flush=True)\n"
+            "time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    backend = RedisMutexBackend(redis_url, "production", lease=timedelta(seconds=1))
+    time.sleep(1.5)
+    assert isinstance(backend.acquire("crashy", timedelta(hours=1)), Blocked)  # renewed
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    time.sleep(1.3)
+    assert isinstance(backend.acquire("crashy", timedelta(hours=1)), Acquired)
+
+
+def test_a_run_past_its_lease_never_deletes_a_newer_holders_key(redis_url: str) -> None:
+    backend = RedisMutexBackend(redis_url, "production", lease=timedelta(seconds=1))
+    late = backend.acquire("key", timedelta(hours=1))
+    assert isinstance(late, Acquired)  # never renewed: it lapses after a second
+    time.sleep(1.3)
+    newer = backend.acquire("key", timedelta(hours=1))
+    assert isinstance(newer, Acquired)
+    late.lock.release()
+    assert backend.holders(["key"]) == {"key": newer.lock.holder}
+
+
+def test_an_expired_holder_is_overridden_with_a_warning(redis_url: str) -> None:
+    backend = RedisMutexBackend(redis_url, "production")
+    old = Holder("old-token", 4242, "elsewhere", datetime.now(UTC) - timedelta(hours=3))
+    client = redis.Redis.from_url(redis_url)
+    client.set("scheduler:production:overlap:key", old.to_json(), px=60000)
+    assert isinstance(backend.acquire("key", timedelta(hours=4)), Blocked)
+    taken = backend.acquire("key", timedelta(hours=2))
+    assert isinstance(taken, Acquired) and taken.stale == old
+    stored = json.loads(client.get("scheduler:production:overlap:key") or b"{}")
+    assert stored["token"] == taken.lock.holder.token
+
+
+def test_environments_and_prefixes_do_not_collide(redis_url: str) -> None:
+    production = RedisMutexBackend(redis_url, "production")
+    staging = RedisMutexBackend(redis_url, "staging")
+    other_app = RedisMutexBackend(redis_url, "billing-production")
+    for backend in (production, staging, other_app):
+        assert isinstance(backend.acquire("key", timedelta(hours=1)), Acquired)
+        assert backend.claim("key", MINUTE)
+    assert not production.claim("key", MINUTE)
+    assert isinstance(production.acquire("key", timedelta(hours=1)), Blocked)
+
+
+def test_one_server_claims_expire_after_at_least_an_hour(redis_url: str) -> None:
+    backend = RedisMutexBackend(redis_url, "production")
+    assert backend.claim("key", MINUTE)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    [name] = client.keys("scheduler:production:server:*")
+    assert name == "scheduler:production:server:key:20260308T070000"
+    assert client.ttl(name) >= 3590
+
+
+def test_tick_with_overlap_on_redis_and_clear_cache(project: Project, redis_url: str) -> None:
+    project.kernel("""
+import time
+from scheduler import schedule
+
+def slow():
+    time.sleep(30)
+
+def schedule_tasks():
+    schedule().job(slow).name("slow").without_overlapping()
+""")
+    env = {**project.env, "SCHEDULER_CACHE_URL": redis_url}
+    tick = subprocess.Popen([sys.executable, str(project.root / "artisan"), "schedule:run"],
+                            env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        client = redis.Redis.from_url(redis_url)
+        deadline = time.monotonic() + 20
+        while not client.keys("scheduler:production:overlap:*"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        second = project.artisan("schedule:run", env={"SCHEDULER_CACHE_URL": redis_url})
+        assert "Skipping slow: the previous run is still running" in second.stdout
+        listed = json.loads(project.artisan("schedule:list", "--json",
+                                            env={"SCHEDULER_CACHE_URL": redis_url}).stdout)
+        assert listed[0]["running"]["pid"] == tick.pid
+        cleared = project.artisan("schedule:clear-cache", env={"SCHEDULER_CACHE_URL": redis_url})
+        assert cleared.stdout.strip() == "Deleting mutex for [slow]"
+        assert client.keys("scheduler:production:overlap:*") == []
+    finally:
+        tick.kill()
+        tick.wait()
+
+
+def test_unreachable_redis_skips_the_events_that_need_it(project: Project) -> None:
+    project.kernel("""
+from scheduler import schedule
+from scheduler.settings import current
+
+def plain():
+    current().storage.mkdir(parents=True, exist_ok=True)
+    (current().storage / "plain.txt").write_text("ran")
+
+def schedule_tasks():
+    schedule().job(plain).name("guarded").without_overlapping()
+    schedule().job(plain).name("solo").on_one_server()
+    schedule().job(plain).name("plain")
+""")
+    url = "redis://:secret@127.0.0.1:1/0"
+    result = project.artisan("schedule:run", env={"SCHEDULER_CACHE_URL": url})
+    assert result.returncode == 1
+    for name in ("guarded", "solo"):
+        assert f"Skipping {name}: Redis at redis://:***@127.0.0.1:1/0 is unreachable" in \
+            result.stdout
+    assert "secret" not in result.stdout
+    assert "Running plain" in result.stdout
+    assert (project.storage / "plain.txt").read_text() == "ran"
