@@ -80,6 +80,6 @@ def schedule_tasks() -> None:
     schedule().command("cache:clear").every_five_minutes()
     schedule().job(send_notification).every_minute().when(is_business_hours)
     schedule().job(run_backup).daily().before(before_backup).after(after_backup)
-    schedule().exec("echo 'disk usage:' && du -sh storage").hourly().skip(
+    schedule().exec("df -h . | tail -n 1").name("disk usage").hourly().skip(
         lambda: maintenance_mode())
     schedule().command("inspire").weekly_on("monday", "09:00").timezone("Europe/London")

@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from scheduler.cron import CronError, CronExpression, ZoneMinute, compile_expression
 from scheduler.frequencies import ManagesFrequencies, parse_time
 from scheduler.hooks import accepted_parameters
+from scheduler.notify import validate_address, validate_url
 from scheduler.tasks import Task
 from scheduler.windows import TimeWindow
 from scheduler.zones import UTC, zone_label, zone_named
@@ -56,6 +57,13 @@ class Event(ManagesFrequencies):
         self.background = False
         self.output_path: Path | None = None
         self.append_output = False
+        self.mail_to: tuple[str, ...] = ()
+        self.mail_only_if_output = True
+        self.mail_on_failure_to: tuple[str, ...] = ()
+        # Health-check pings by moment: "before", "success", "failure", "after".
+        self.pings: dict[str, list[tuple[Condition, str]]] = {
+            "before": [], "success": [], "failure": [], "after": []}
+        self.timeout_seconds: float | None = None
 
     # -- what it is ---------------------------------------------------------------------
     @property
@@ -240,6 +248,79 @@ class Event(ManagesFrequencies):
         if not isinstance(path, (str, Path)) or not str(path).strip():
             self._invalid(method, path, "expected a file path")
         self.output_path, self.append_output = Path(path), append
+        return self
+
+    def email_output_to(self, addresses: str | Iterable[str],
+                        only_if_output: bool = True) -> Event:
+        """E-mail the task's output after each run (by default only when there is some).
+
+        Sent with the MAIL_* settings; the subject names the task and its result.
+        """
+        self.mail_to = self._addresses("email_output_to", addresses)
+        self.mail_only_if_output = bool(only_if_output)
+        return self
+
+    def email_output_on_failure(self, addresses: str | Iterable[str]) -> Event:
+        """E-mail the task's output when a run fails."""
+        self.mail_on_failure_to = self._addresses("email_output_on_failure", addresses)
+        return self
+
+    def _addresses(self, method: str, addresses: str | Iterable[str]) -> tuple[str, ...]:
+        listed = [addresses] if isinstance(addresses, str) else list(addresses)
+        if not listed:
+            self._invalid(method, addresses, "expected one or more e-mail addresses")
+        for address in listed:
+            problem = validate_address(address) if isinstance(address, str) else "not a string"
+            if problem:
+                self._invalid(method, address, problem)
+        return tuple(listed)
+
+    # -- health-check pings (an HTTP GET; a failed ping is reported, never fails the task)
+    def ping_before(self, url: str) -> Event:
+        """GET `url` just before the task starts."""
+        return self._ping("ping_before", "before", url, True)
+
+    def ping_before_if(self, condition: Condition, url: str) -> Event:
+        """GET `url` before the task starts, if `condition` holds."""
+        return self._ping("ping_before_if", "before", url, condition)
+
+    def then_ping(self, url: str) -> Event:
+        """GET `url` after the task ends, whatever its result."""
+        return self._ping("then_ping", "after", url, True)
+
+    def then_ping_if(self, condition: Condition, url: str) -> Event:
+        """GET `url` after the task ends, if `condition` holds."""
+        return self._ping("then_ping_if", "after", url, condition)
+
+    def ping_on_success(self, url: str) -> Event:
+        """GET `url` after the task succeeds."""
+        return self._ping("ping_on_success", "success", url, True)
+
+    def ping_on_success_if(self, condition: Condition, url: str) -> Event:
+        """GET `url` after the task succeeds, if `condition` holds."""
+        return self._ping("ping_on_success_if", "success", url, condition)
+
+    def ping_on_failure(self, url: str) -> Event:
+        """GET `url` after the task fails."""
+        return self._ping("ping_on_failure", "failure", url, True)
+
+    def ping_on_failure_if(self, condition: Condition, url: str) -> Event:
+        """GET `url` after the task fails, if `condition` holds."""
+        return self._ping("ping_on_failure_if", "failure", url, condition)
+
+    def _ping(self, method: str, moment: str, url: str, condition: Condition) -> Event:
+        problem = validate_url(url) if isinstance(url, str) else "expected a URL"
+        if problem:
+            self._invalid(method, url, problem)
+        self.pings[moment].append((self._condition(method, condition), url))
+        return self
+
+    def timeout(self, seconds: float) -> Event:
+        """Stop the task if it still runs after `seconds` (SIGTERM, then SIGKILL), as a
+        failure; its hooks still run and its mutex is released."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            self._invalid("timeout", seconds, "expected a positive number of seconds")
+        self.timeout_seconds = float(seconds)
         return self
 
     # -- evaluation -------------------------------------------------------------------------

@@ -1,13 +1,22 @@
-"""One run of one event, start to finish: hooks, the child process, its output.
+"""One run of one event, start to finish: the task's whole lifecycle.
 
-`run_event` is used by the tick for foreground events and by `schedule:test`; it never
-raises for anything the task or the user's hooks do: every problem becomes part of the
+1. claim the one-server slot and take the overlap lock, if the event asks for them;
+2. `before` hooks and pings;
+3. the task in a child process (stopped if it outlives its `timeout`);
+4. its output to the files and e-mails it asks for;
+5. `on_success` or `on_failure` hooks and pings, then `after` hooks and pings;
+6. release the lock, and write one line to the run log.
+
+`run_event` does all of it in the calling process, or for `run_in_background` events
+hands steps 2-6 to a detached supervisor process and returns at once. It never raises
+for anything the task or the user's hooks do: every problem becomes part of the
 returned `RunOutcome`, so one broken task never stops the others.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 import traceback
@@ -17,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from scheduler import process
+from scheduler import notify, process, runlog
 from scheduler import settings as settings_module
 from scheduler.event import Event
 from scheduler.hooks import call_hook
@@ -26,9 +35,11 @@ from scheduler.process import ExitStatus
 from scheduler.settings import Settings
 from scheduler.zones import UTC
 
-# How much of a task's output is kept in memory for hooks and failure reports; the
-# output files get all of it.
+# How much of a task's output is kept in memory for hooks, e-mails and failure reports;
+# the output files get all of it.
 OUTPUT_KEPT = 1 << 20
+# Health-check services answer in milliseconds; a slow one must not hold up the tick.
+PING_TIMEOUT = 10.0
 
 
 @dataclass
@@ -47,6 +58,8 @@ class RunOutcome:
     skipped: str | None = None
     # ...or a failing one (the mutex store is unreachable).
     not_run: str | None = None
+    timed_out: bool = False
+    background: bool = False
 
     @property
     def task_succeeded(self) -> bool:
@@ -65,6 +78,26 @@ class RunOutcome:
     def output_tail(self, lines: int = 20) -> list[str]:
         return self.output.rstrip("\n").splitlines()[-lines:] if self.output.strip() else []
 
+    def log_record(self) -> dict[str, Any]:
+        """This run as a line of the run log."""
+        status = ("timeout" if self.timed_out else
+                  "success" if self.task_succeeded else "failure")
+        return {
+            "name": self.event.display_name,
+            "task": self.event.task.identity,
+            "expression": self.event.expression,
+            "status": status,
+            "exit_code": self.exit_code,
+            "signal": self.status.signal if self.status else None,
+            "started": self.started,
+            "finished": self.started + timedelta(seconds=self.duration),
+            "duration_ms": round(self.duration * 1000, 1),
+            "background": self.background,
+            "pid": os.getpid(),
+            "errors": [error.splitlines()[0] for error in self.errors + self.hook_errors],
+            "warnings": self.warnings,
+        }
+
 
 def needs_mutex(event: Event) -> bool:
     """Whether running `event` involves the mutex store."""
@@ -72,22 +105,68 @@ def needs_mutex(event: Event) -> bool:
 
 
 def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = None,
-              mutexes: Callable[[], MutexBackend] | None = None) -> RunOutcome:
-    """Run `event` now, in the foreground, and report what happened.
+              mutexes: Callable[[], MutexBackend] | None = None,
+              allow_background: bool = True) -> RunOutcome:
+    """Run `event` now and report what happened.
 
     `scheduled` is the instant the run is for (the one-server claim is keyed by it);
-    `mutexes` gives the mutex store, asked for only when the event needs one.
+    `mutexes` gives the mutex store, asked for only when the event needs one. With
+    `allow_background` false a background event runs in the foreground too.
     """
     outcome = RunOutcome(event, started=datetime.now(UTC))
     lock = _take_mutexes(event, scheduled or outcome.started, mutexes, outcome)
     if outcome.skipped or outcome.not_run:
         return outcome
+    if event.background and allow_background:
+        _hand_to_supervisor(event, settings, lock, outcome)
+        return outcome
+    _run_and_finish(event, settings, lock, outcome)
+    return outcome
+
+
+def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
+                    outcome: RunOutcome) -> None:
     try:
         _run_task(event, settings, lock, outcome)
     finally:
         if lock is not None:
             lock.release()
-    return outcome
+        runlog.append_record(settings, outcome.log_record())
+
+
+def _hand_to_supervisor(event: Event, settings: Settings, lock: HeldLock | None,
+                        outcome: RunOutcome) -> None:
+    """Fork a detached supervisor that runs the task's whole lifecycle, and return.
+
+    The supervisor is a grandchild in a session of its own, so it outlives the tick and
+    no terminal or cron signal reaches it; it inherits the held lock.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    clock = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the intermediate child and the supervisor
+        try:
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            _detach_standard_streams()
+            outcome.background = True
+            _run_and_finish(event, settings, lock, outcome)
+        finally:
+            os._exit(0 if outcome.succeeded else 1)
+    os.waitpid(pid, 0)  # the intermediate child exits at once
+    if lock is not None:
+        lock.abandon()  # the supervisor holds it now
+    outcome.background = True
+    outcome.duration = time.monotonic() - clock
+
+
+def _detach_standard_streams() -> None:  # pragma: no cover - runs in the supervisor
+    null = os.open(os.devnull, os.O_RDWR)
+    for descriptor in (0, 1, 2):
+        os.dup2(null, descriptor)
+    os.close(null)
 
 
 def _take_mutexes(event: Event, scheduled: datetime,
@@ -122,6 +201,7 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
               outcome: RunOutcome) -> None:
     clock = time.monotonic()
     _call_hooks("before", event.before_hooks, {"event": event}, outcome)
+    _ping(event, "before", outcome)
     with tempfile.TemporaryFile(prefix="scheduler-output-") as output:
         try:
             child = process.start(event.task, output, settings)
@@ -130,20 +210,33 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
         else:
             if lock is not None:
                 lock.keep_alive()  # only now: a renewal thread must not exist at the fork
-            outcome.status = child.wait()
+            outcome.status = _wait(child, event.timeout_seconds, outcome)
         outcome.duration = time.monotonic() - clock
         output.seek(0)
         outcome.output = output.read(OUTPUT_KEPT).decode("utf-8", "replace")
         if event.output_path is not None:
             _write_output(event, settings, output, outcome)
+    _send_mail(event, settings, outcome)
     # A hook that raises is reported, and fails the tick, but the task's own result
     # decides which of on_success and on_failure run.
     available = {"event": event, "output": outcome.output, "exit_code": outcome.exit_code}
-    _call_hooks("after", event.after_hooks, available, outcome)
     if outcome.task_succeeded:
         _call_hooks("on_success", event.success_hooks, available, outcome)
+        _ping(event, "success", outcome)
     else:
         _call_hooks("on_failure", event.failure_hooks, available, outcome)
+        _ping(event, "failure", outcome)
+    _call_hooks("after", event.after_hooks, available, outcome)
+    _ping(event, "after", outcome)
+
+
+def _wait(child: process.Child, timeout: float | None, outcome: RunOutcome) -> ExitStatus:
+    status = child.wait(timeout)
+    if status is None:
+        status = process.stop(child)
+        outcome.timed_out = True
+        outcome.errors.append(f"timed out after {timeout:g}s and was stopped")
+    return status
 
 
 def resolve_output_path(path: Path, settings: Settings) -> Path:
@@ -171,6 +264,40 @@ def _write_output(event: Event, settings: Settings, output: BinaryIO,
             os.close(descriptor)
     except OSError as error:
         outcome.errors.append(f"could not write the output to {path}: {error.strerror}")
+
+
+def _send_mail(event: Event, settings: Settings, outcome: RunOutcome) -> None:
+    """E-mail the output as asked; a mail problem is reported and fails nothing."""
+    recipients = list(event.mail_to) if event.mail_to and (
+        outcome.output.strip() or not event.mail_only_if_output) else []
+    if not outcome.task_succeeded:
+        recipients += [address for address in event.mail_on_failure_to
+                       if address not in recipients]
+    if not recipients:
+        return
+    try:
+        mail = notify.MailSettings.from_settings(settings)
+    except ValueError as error:
+        outcome.warnings.append(f"no e-mail was sent: {error}")
+        return
+    subject = notify.output_mail_subject(event.display_name, outcome.task_succeeded,
+                                         outcome.exit_code)
+    problem = notify.send_mail(mail, recipients, subject, outcome.output)
+    if problem:
+        outcome.warnings.append(problem)
+
+
+def _ping(event: Event, moment: str, outcome: RunOutcome) -> None:
+    for condition, url in event.pings[moment]:
+        try:
+            wanted = condition() if callable(condition) else condition
+        except Exception as error:
+            outcome.warnings.append(f"the condition of the ping to {url} raised {error!r}")
+            continue
+        if wanted:
+            problem = notify.ping(url, timeout=PING_TIMEOUT)
+            if problem:
+                outcome.warnings.append(problem)
 
 
 def _call_hooks(kind: str, hooks: Iterable[Callable[..., Any]], available: dict[str, Any],

@@ -94,6 +94,10 @@ class HeldLock:
         """Free this hold (and only this one)."""
         raise NotImplementedError
 
+    def abandon(self) -> None:
+        """Let go of this process's part in the hold without freeing it: a forked
+        supervisor that shares it carries on holding it."""
+
 
 @dataclass(frozen=True)
 class Acquired:
@@ -315,6 +319,12 @@ class FileHeld(HeldLock):
             self.backend._holder_path(self.key, self.holder.token).unlink()
         os.close(self._descriptor)  # closing the descriptor drops the flock
         self._descriptor = -1
+
+    def abandon(self) -> None:
+        if self._descriptor >= 0:
+            process.keep_in_forked_jobs(self._descriptor)
+            os.close(self._descriptor)  # the supervisor's copy keeps the flock
+            self._descriptor = -1
 
 
 def _lock_file(path: Path) -> int:

@@ -11,10 +11,13 @@ everything it started, and reads its standard input from /dev/null.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,7 +75,23 @@ class Child(Protocol):
 
     pid: int
 
-    def wait(self) -> ExitStatus: ...
+    def wait(self, timeout: float | None = None) -> ExitStatus | None:
+        """The exit status; None if `timeout` seconds passed and it still runs."""
+
+
+# How long a task stopped by its timeout gets between SIGTERM and SIGKILL.
+STOP_GRACE = 5.0
+
+
+def stop(child: Child, grace: float = STOP_GRACE) -> ExitStatus:
+    """Stop `child` and everything it started (its session): SIGTERM, then SIGKILL."""
+    for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):  # gone already: the wait reaps it
+            os.killpg(child.pid, signum)
+        status = child.wait(wait)
+        if status is not None:
+            return status
+    raise AssertionError("unreachable: a wait without timeout returns a status")
 
 
 class ForkedJob:
@@ -87,9 +106,29 @@ class ForkedJob:
             _run_in_child(function, args, kwargs, output)
         self.pid = pid
 
-    def wait(self) -> ExitStatus:
+    def wait(self, timeout: float | None = None) -> ExitStatus | None:
+        if timeout is not None and not _exits_within(self.pid, timeout):
+            return None
         _, status = os.waitpid(self.pid, 0)
         return ExitStatus.from_returncode(os.waitstatus_to_exitcode(status))
+
+
+def _exits_within(pid: int, timeout: float) -> bool:
+    """Whether the child `pid` ends within `timeout` seconds (it is not reaped here)."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd (old kernel): poll instead
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+            time.sleep(0.01)
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    try:
+        readable, _, _ = select.select([descriptor], [], [], timeout)
+        return bool(readable)
+    finally:
+        os.close(descriptor)
 
 
 def _run_in_child(function: Callable[..., Any], args: tuple[Any, ...],
@@ -138,8 +177,11 @@ class SpawnedProcess:
             cwd=settings.root, start_new_session=True, close_fds=True)
         self.pid = self._process.pid
 
-    def wait(self) -> ExitStatus:
-        return ExitStatus.from_returncode(self._process.wait())
+    def wait(self, timeout: float | None = None) -> ExitStatus | None:
+        try:
+            return ExitStatus.from_returncode(self._process.wait(timeout))
+        except subprocess.TimeoutExpired:
+            return None
 
 
 def command_argv(task: CommandTask, settings: Settings) -> list[str]:

@@ -93,6 +93,10 @@ class Tick:
         if outcome.not_run:
             self._fail(f"Skipping {name}: {outcome.not_run}")
             return
+        if outcome.background:
+            self.echo(run_line(self._stamp(outcome.started), f"{name} in the background",
+                               outcome.duration, "STARTED"))
+            return
         status = "DONE" if outcome.succeeded else "FAIL"
         self.echo(run_line(self._stamp(outcome.started), outcome.event.display_name,
                            outcome.duration, status))

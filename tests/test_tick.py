@@ -223,7 +223,8 @@ def schedule_tasks():
 """)
     result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
     assert result.returncode == 1
-    assert ran(project) == ["before", "work", "after:work_output:0", "success", "failed:news"]
+    # on_success/on_failure come first, then after: as the pings do.
+    assert ran(project) == ["before", "work", "success", "after:work_output:0", "failed:news"]
 
 
 def test_a_raising_hook_is_reported_and_the_other_hooks_still_run(project: Project) -> None:

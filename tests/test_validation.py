@@ -65,6 +65,15 @@ CASES: list[tuple[Callable[[Event], object], list[str]]] = [
     (lambda e: e.environments(), ["environments"]),
     (lambda e: e.name(""), ["name('')"]),
     (lambda e: e.send_output_to(""), ["send_output_to('')"]),
+    (lambda e: e.email_output_to("not-an-address"), ["email_output_to('not-an-address')"]),
+    (lambda e: e.email_output_to([]), ["email_output_to([])"]),
+    (lambda e: e.email_output_on_failure("a@"), ["email_output_on_failure('a@')"]),
+    (lambda e: e.ping_before("ftp://example.com/x"), ["ping_before('ftp://example.com/x')"]),
+    (lambda e: e.then_ping("not a url"), ["then_ping('not a url')"]),
+    (lambda e: e.ping_on_success_if("yes", "http://x.test"),  # type: ignore[arg-type]
+     ["ping_on_success_if"]),
+    (lambda e: e.timeout(0), ["timeout(0)", "positive number of seconds"]),
+    (lambda e: e.timeout("10"), ["timeout('10')"]),  # type: ignore[arg-type]
 ]
 
 

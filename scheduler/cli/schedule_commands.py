@@ -141,15 +141,17 @@ def schedule_test(
     event = _choose(schedule.events, name)
     stamp = format_stamp(clock.now(), settings.timezone)
     typer.echo(f"{stamp}  Running {event.display_name} now.")
-    outcome = run_event(event, settings)
+    outcome = run_event(event, settings, allow_background=False)
     if outcome.output:
         typer.echo(outcome.output.rstrip("\n"))
     status = "DONE" if outcome.succeeded else "FAIL"
     typer.echo(run_line(format_stamp(outcome.started, settings.timezone), event.display_name,
                         outcome.duration, status))
-    for error in outcome.errors + outcome.hook_errors:
-        typer.echo(error)
-    raise typer.Exit(0 if outcome.succeeded else 1)
+    for message in outcome.errors + outcome.hook_errors + outcome.warnings:
+        typer.echo(message)
+    if outcome.skipped or outcome.not_run:
+        typer.echo(f"Skipping {event.display_name}: {outcome.skipped or outcome.not_run}")
+    raise typer.Exit(0 if outcome.succeeded or outcome.skipped else 1)
 
 
 def _choose(events: list[Event], name: str | None) -> Event:
