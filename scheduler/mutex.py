@@ -135,6 +135,20 @@ class MutexBackend(ABC):
     def clear(self, keys: Iterable[str]) -> list[str]:
         """Remove the overlap locks among `keys`; return the keys that were held."""
 
+    # Flags: project-wide signals every process sharing the store sees (the sub-minute
+    # interrupt, pause and resume).
+    @abstractmethod
+    def set_flag(self, name: str, value: str, expires: datetime | None = None) -> None:
+        """Raise the flag `name` with `value`, until `expires` (None: until cleared)."""
+
+    @abstractmethod
+    def get_flag(self, name: str) -> str | None:
+        """The value of the flag `name`, or None when it is down or expired."""
+
+    @abstractmethod
+    def clear_flag(self, name: str) -> bool:
+        """Lower the flag `name`; False if it was not raised."""
+
 
 def claim_key(key: str, scheduled: datetime) -> str:
     return f"{key}:{scheduled.astimezone(UTC):%Y%m%dT%H%M%S}"
@@ -300,6 +314,31 @@ class FileMutexBackend(MutexBackend):
         return removed
 
 
+    def _flag_path(self, name: str) -> Path:
+        return self.folder / f"flag-{self.namespace}-{name}.json"
+
+    def set_flag(self, name: str, value: str, expires: datetime | None = None) -> None:
+        self._prepare()
+        record = {"value": value, "expires": expires.isoformat() if expires else None}
+        _write_atomically(self._flag_path(name), json.dumps(record))
+
+    def get_flag(self, name: str) -> str | None:
+        try:
+            record = json.loads(self._flag_path(name).read_text())
+        except (OSError, ValueError):
+            return None
+        expires = record.get("expires")
+        if expires and datetime.fromisoformat(expires) <= datetime.now(UTC):
+            return None
+        return str(record.get("value"))
+
+    def clear_flag(self, name: str) -> bool:
+        raised = self.get_flag(name) is not None
+        with contextlib.suppress(FileNotFoundError):
+            self._flag_path(name).unlink()
+        return raised
+
+
 class FileHeld(HeldLock):
     """A hold on a file lock: the open, flock-ed descriptor of the holder's lock file."""
 
@@ -445,6 +484,23 @@ class RedisMutexBackend(MutexBackend):
             if self._call("clear", self.client.delete, self._key("overlap", key)):
                 removed.append(key)
         return removed
+
+
+    def set_flag(self, name: str, value: str, expires: datetime | None = None) -> None:
+        key = self._key("flag", name)
+        if expires is None:
+            self._call("flag", self.client.set, key, value)
+            return
+        milliseconds = int((expires - datetime.now(UTC)).total_seconds() * 1000)
+        if milliseconds > 0:
+            self._call("flag", self.client.set, key, value, px=milliseconds)
+
+    def get_flag(self, name: str) -> str | None:
+        value = self._call("flag", self.client.get, self._key("flag", name))
+        return None if value is None else value.decode()
+
+    def clear_flag(self, name: str) -> bool:
+        return bool(self._call("flag", self.client.delete, self._key("flag", name)))
 
 
 class RedisHeld(HeldLock):

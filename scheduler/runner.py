@@ -1,13 +1,18 @@
 """One tick of the scheduler, start to exit: what `artisan schedule:run` does.
 
-The tick takes the minute once, finds the events due in it, and runs them in the order
-they were declared, one after another, each in a child process. It prints one line per
-task and exits non-zero if anything it ran failed; one failing task never stops the
-others.
+The tick claims the minute for this host (a second tick of the same minute runs
+nothing), finds the events due in it, and runs them in the order they were declared,
+one after another, each in a child process. Events that repeat within the minute
+(`every(30)`) are started at their offsets by a loop process of their own, which keeps
+the tick alive until the minute ends. The tick prints one line per task and exits
+non-zero if anything it ran failed; one failing task never stops the others.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 import traceback
 from collections.abc import Callable, Collection
 from datetime import datetime, tzinfo
@@ -15,13 +20,23 @@ from datetime import datetime, tzinfo
 from scheduler.event import Event
 from scheduler.execution import RunOutcome, run_event
 from scheduler.maintenance import is_down
-from scheduler.mutex import MutexBackend, backend_for
+from scheduler.mutex import (
+    FileMutexBackend,
+    MutexBackend,
+    MutexUnavailable,
+    backend_for,
+    namespace,
+)
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings
+from scheduler.subminute import SubMinuteLoop
 from scheduler.tasks import CommandTask
+from scheduler.zones import UTC
 
 LINE_WIDTH = 79
 NOTHING_DUE = "No scheduled tasks are ready to run."
+# The flag `schedule:interrupt` raises, until the end of the minute.
+INTERRUPT_FLAG = "interrupt"
 
 Echo = Callable[[str], None]
 
@@ -53,27 +68,111 @@ class Tick:
 
     def run(self, *, dry_run: bool = False) -> int:
         """Run (or with `dry_run`, list) the due events; return the exit code."""
+        if not dry_run and not self._claim_minute():
+            self.echo(f"A tick already ran for {self._stamp(self.minute)} on this host "
+                      f"({self.settings.host}); nothing to do.")
+            return 0
         broken = set()
         if self.known_commands is not None:
             for event in unknown_commands(self.schedule, self.known_commands):
                 broken.add(id(event))
                 self._fail(f"Skipping {event.display_name}: there is no artisan command "
                            f"named {event.task.name!r} (artisan list shows them)")  # type: ignore[union-attr]
-        due = self.schedule.due_with_wall_times(self.minute, self.settings.app_env,
-                                                is_down(self.settings))
-        ran_any = False
-        for event, _wall in due:
-            if id(event) in broken or not self._conditions_pass(event):
+        due = [event for event, _wall in self.schedule.due_with_wall_times(
+            self.minute, self.settings.app_env, is_down(self.settings))
+            if id(event) not in broken]
+        repeating = [event for event in due if event.repeat_seconds]
+        if dry_run:
+            return self._list(due)
+        loop = self._start_sub_minute_loop(repeating) if repeating else None
+        ran_any = bool(repeating)
+        for event in due:
+            if event.repeat_seconds or not self._conditions_pass(event):
                 continue
             ran_any = True
-            if dry_run:
-                self.echo(f"{self._stamp(self.minute)}  Would run {event.display_name}")
-            else:
-                self._report(run_event(event, self.settings, scheduled=self.minute,
-                                       mutexes=self.mutexes))
+            self._report(run_event(event, self.settings, scheduled=self.minute,
+                                   mutexes=self.mutexes))
+        if loop is not None:
+            _, status = os.waitpid(loop, 0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                self.failed = True
         if not ran_any:
             self.echo(NOTHING_DUE)
         return 1 if self.failed else 0
+
+    def _claim_minute(self) -> bool:
+        """Claim this minute for this host: a second tick of the minute runs nothing."""
+        guard = FileMutexBackend(self.settings.storage / "framework" / "ticks",
+                                 f"{namespace(self.settings)}-{self.settings.host}")
+        return guard.claim("tick", self.minute)
+
+    def _list(self, due: list[Event]) -> int:
+        listed = False
+        for event in due:
+            if not self._conditions_pass(event):
+                continue
+            listed = True
+            every = f" every {event.repeat_seconds} seconds" if event.repeat_seconds else ""
+            self.echo(f"{self._stamp(self.minute)}  Would run {event.display_name}{every}")
+        if not listed:
+            self.echo(NOTHING_DUE)
+        return 1 if self.failed else 0
+
+    # -- sub-minute events: a loop process for the rest of the minute -----------------------
+    def _start_sub_minute_loop(self, events: list[Event]) -> int:
+        """Fork the process that starts the repeating events at their offsets.
+
+        A process of its own, so that its runs start on time whatever the foreground
+        tasks of this tick are doing; each run is a child of it, so a slow run never
+        delays the next offset.
+        """
+        minute_start = float(int(time.time()) // 60 * 60)
+        _flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the loop process
+            code = 1
+            try:
+                self.failed = False
+                runs: list[int] = []
+                loop = SubMinuteLoop(events, minute_start,
+                                     lambda event, at: self._start_repeat(event, at, runs),
+                                     self._interrupted)
+                if not loop.run():
+                    self.echo("Sub-minute loop interrupted (schedule:interrupt).")
+                for run in runs:
+                    _, status = os.waitpid(run, 0)
+                    self.failed |= os.waitstatus_to_exitcode(status) != 0
+                code = 1 if self.failed else 0
+            finally:
+                _flush()
+                os._exit(code)
+        return pid
+
+    def _start_repeat(self, event: Event, at: float, runs: list[int]) -> None:
+        if is_down(self.settings) and not event.runs_in_maintenance:
+            return
+        if not self._conditions_pass(event):
+            return
+        _flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - one run of a repeating event
+            code = 1
+            try:
+                self.failed = False
+                scheduled = datetime.fromtimestamp(at, UTC)
+                self._report(run_event(event, self.settings, scheduled=scheduled,
+                                       mutexes=self.mutexes))
+                code = 1 if self.failed else 0
+            finally:
+                _flush()
+                os._exit(code)
+        runs.append(pid)
+
+    def _interrupted(self) -> bool:
+        try:
+            return self.mutexes().get_flag(INTERRUPT_FLAG) is not None
+        except MutexUnavailable:
+            return False
 
     def _conditions_pass(self, event: Event) -> bool:
         try:
@@ -116,6 +215,12 @@ class Tick:
 
     def _stamp(self, moment: datetime) -> str:
         return format_stamp(moment, self.settings.timezone)
+
+
+def _flush() -> None:
+    """Flush our buffered output, so that a forked child does not print it again."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
 
 
 def format_stamp(moment: datetime, zone: tzinfo) -> str:

@@ -8,6 +8,7 @@ what the project ships.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -30,6 +31,7 @@ class Settings:
     storage: Path
     cache_url: str | None
     prefix: str
+    host: str
     values: Mapping[str, str]
 
     def get(self, name: str, default: str = "") -> str:
@@ -59,6 +61,7 @@ class Settings:
             storage=storage,
             cache_url=values.get("SCHEDULER_CACHE_URL") or None,
             prefix=values.get("SCHEDULER_PREFIX", ""),
+            host=values.get("SCHEDULER_HOST") or socket.gethostname(),
             values=values,
         )
 

@@ -66,11 +66,18 @@ def test_two_concurrent_ticks_of_one_minute_run_the_task_once(project: Project) 
     project.kernel(KERNEL)
     first = start_tick(project, "--at", "2026-03-08T07:00:00Z")
     wait_for(lambda: len(runs(project)) == 1)
-    second = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    same_host = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    # Another host sharing the storage gets past the per-host tick guard: the overlap
+    # mutex stops it.
+    other_host = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z",
+                                 env={"SCHEDULER_HOST": "web-2"})
+    next_minute = project.artisan("schedule:run", "--at", "2026-03-08T07:01:00Z")
     first_out, _ = first.communicate(timeout=30)
-    assert first.returncode == 0 and second.returncode == 0
+    assert first.returncode == same_host.returncode == other_host.returncode == 0
     assert [line.split()[0] for line in runs(project)] == ["start", "end"]
-    assert "Skipping slow: the previous run is still running (pid" in second.stdout
+    assert "A tick already ran" in same_host.stdout
+    for skipped in (other_host, next_minute):
+        assert "Skipping slow: the previous run is still running (pid" in skipped.stdout
     assert "Running slow" in first_out
 
 
@@ -182,7 +189,8 @@ def schedule_tasks():
     current().storage.mkdir(parents=True, exist_ok=True)
     schedule().job(work).name("solo").on_one_server()
 """)
-    ticks = [start_tick(project, "--at", "2026-03-08T07:00:00Z") for _ in range(3)]
+    ticks = [start_tick(project, "--at", "2026-03-08T07:00:00Z",
+                        env={"SCHEDULER_HOST": f"web-{number}"}) for number in range(3)]
     outputs = [tick.communicate(timeout=30)[0] for tick in ticks]
     assert (project.storage / "ran.txt").read_text() == "ran\n"
     assert sum("Skipping solo: already ran on another server" in out for out in outputs) == 2

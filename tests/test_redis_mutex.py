@@ -38,9 +38,10 @@ def schedule_tasks():
 """)
     env = {**project.env, "SCHEDULER_CACHE_URL": redis_url}
     ticks = [subprocess.Popen([sys.executable, str(project.root / "artisan"), "schedule:run",
-                               "--at", "2026-03-08T07:00:00Z"], env=env, text=True,
+                               "--at", "2026-03-08T07:00:00Z"], text=True,
+                              env={**env, "SCHEDULER_HOST": f"server-{number}"},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(4)]
+             for number in range(4)]
     outputs = [tick.communicate(timeout=120) for tick in ticks]
     assert all(tick.returncode == 0 for tick in ticks), outputs
     lines = (project.storage / "ran.txt").read_text().splitlines()
@@ -147,7 +148,8 @@ def schedule_tasks():
     schedule().job(slow).name("slow").without_overlapping()
 """)
     env = {**project.env, "SCHEDULER_CACHE_URL": redis_url}
-    tick = subprocess.Popen([sys.executable, str(project.root / "artisan"), "schedule:run"],
+    tick = subprocess.Popen([sys.executable, str(project.root / "artisan"), "schedule:run",
+                             "--at", "2026-03-08T07:00:00Z"],
                             env=env, stdout=subprocess.PIPE, text=True)
     try:
         client = redis.Redis.from_url(redis_url)
@@ -155,7 +157,8 @@ def schedule_tasks():
         while not client.keys("scheduler:production:overlap:*"):
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        second = project.artisan("schedule:run", env={"SCHEDULER_CACHE_URL": redis_url})
+        second = project.artisan("schedule:run", "--at", "2026-03-08T07:01:00Z",
+                                 env={"SCHEDULER_CACHE_URL": redis_url})
         assert "Skipping slow: the previous run is still running" in second.stdout
         listed = json.loads(project.artisan("schedule:list", "--json",
                                             env={"SCHEDULER_CACHE_URL": redis_url}).stdout)

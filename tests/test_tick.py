@@ -148,8 +148,8 @@ def schedule_tasks():
     assert ran(project) == []
     project.artisan("schedule:run", "--at", "2026-03-08T02:00:42Z")
     assert ran(project) == ["nightly", "quarter"]
-    project.artisan("schedule:run", "--at", "2026-03-08T03:00:00+01:00")
-    assert ran(project) == ["nightly", "quarter", "nightly", "quarter"]
+    project.artisan("schedule:run", "--at", "2026-03-08T04:15:00+01:00")
+    assert ran(project) == ["nightly", "quarter", "quarter"]
 
 
 def test_dry_run_lists_what_is_due_without_running_it(project: Project) -> None:
@@ -184,8 +184,8 @@ def schedule_tasks():
     schedule().job(talk).send_output_to("storage/logs/deep/talk.log")
     schedule().exec("echo appended").append_output_to("storage/logs/many.log")
 """)
-    for _ in range(2):
-        assert project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z").returncode == 0
+    for minute in ("07:00", "07:01"):
+        assert project.artisan("schedule:run", "--at", f"2026-03-08T{minute}Z").returncode == 0
     assert (project.storage / "logs/deep/talk.log").read_text() == "to stdout\nto stderr\n"
     assert (project.storage / "logs/many.log").read_text() == "appended\nappended\n"
 
@@ -296,7 +296,7 @@ def schedule_tasks():
     project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
     assert ran(project) == ["essential"]
     assert "now live" in project.artisan("up").stdout
-    project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    project.artisan("schedule:run", "--at", "2026-03-08T07:01:00Z")
     assert ran(project) == ["essential", "normal", "essential", "guarded"]
 
 
@@ -349,3 +349,22 @@ def schedule_tasks():
     result = project.artisan("schedule:run", cwd=Path("/"))
     assert result.returncode == 0, result.stderr
     assert ran(project) == ["anywhere"]
+
+
+def test_a_second_tick_of_the_same_minute_on_this_host_runs_nothing(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def schedule_tasks():
+    schedule().job(record, "once")
+""")
+    first = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    second = project.artisan("schedule:run", "--at", "2026-03-08T07:00:30Z")
+    assert first.returncode == second.returncode == 0
+    assert "A tick already ran for 2026-03-08 07:00:00 on this host" in second.stdout
+    assert ran(project) == ["once"]
+    # Another host sharing the storage folder is not this host: its tick runs.
+    project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z",
+                    env={"SCHEDULER_HOST": "other"})
+    assert ran(project) == ["once", "once"]
+    # A dry run is not a tick: it can look at any minute, any number of times.
+    assert "Would run" in project.artisan("schedule:run", "--dry-run", "--at",
+                                          "2026-03-08T07:00:00Z").stdout

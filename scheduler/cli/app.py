@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from scheduler import settings as settings_module
-from scheduler.cli import maintenance_commands, scaffold_commands, schedule_commands
+from scheduler.cli import maintenance_commands, scaffold_commands, schedule_commands, work_command
 from scheduler.cli.catalog import command_summaries
 from scheduler.cli.registry import discover, registered
 
@@ -21,6 +21,7 @@ def build_app(commands_package: str) -> typer.Typer:
     schedule_commands.register(app)
     maintenance_commands.register(app)
     scaffold_commands.register(app)
+    work_command.register(app)
     for warning in discover(commands_package):
         print(f"Warning: {warning}", file=sys.stderr)
     for command in registered().values():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -16,8 +16,8 @@ from scheduler.execution import run_event
 from scheduler.kernel import KernelError, load_schedule
 from scheduler.listing import relative, running_holders, summarize
 from scheduler.mutex import MutexUnavailable, backend_for
-from scheduler.runner import Tick, format_stamp, run_line
-from scheduler.schedule import Schedule
+from scheduler.runner import INTERRUPT_FLAG, Tick, format_stamp, run_line
+from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings, current
 from scheduler.tasks import CommandTask
 from scheduler.zones import zone_named
@@ -128,6 +128,20 @@ def schedule_clear_cache() -> None:
         typer.echo(f"Deleting mutex for [{events[key].display_name}]")
 
 
+def schedule_interrupt() -> None:
+    """Interrupt the sub-minute loop of the running tick (for deploys); the signal ends
+    with the current minute."""
+    settings = current()
+    now = clock.now()
+    until = floor_minute(now) + timedelta(minutes=1)
+    try:
+        backend_for(settings).set_flag(INTERRUPT_FLAG, now.isoformat(), expires=until)
+    except MutexUnavailable as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    typer.echo("Broadcasting schedule interrupt signal.")
+
+
 def schedule_test(
     name: Annotated[str | None, typer.Option(
         "--name", help="The task to run: its name, or a unique part of it.")] = None,
@@ -183,3 +197,4 @@ def register(app: typer.Typer) -> None:
     app.command("schedule:list")(schedule_list)
     app.command("schedule:test")(schedule_test)
     app.command("schedule:clear-cache")(schedule_clear_cache)
+    app.command("schedule:interrupt")(schedule_interrupt)

@@ -1,0 +1,51 @@
+"""`schedule:work`: the scheduler in the foreground, for systemd, supervisor or Docker."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from scheduler.settings import current
+from scheduler.worker import Worker, tick_launcher
+
+
+def schedule_work(
+    grace: Annotated[float, typer.Option(
+        "--grace", metavar="SECONDS", min=0,
+        help="On SIGTERM or SIGINT, how long to wait for running schedule:run children "
+             "before stopping them and their tasks (SIGTERM, then SIGKILL 5s later; "
+             "the exit code is then 1).")] = 60.0,
+    interval_seconds: Annotated[int, typer.Option(
+        "--interval-seconds", metavar="N", min=1,
+        help="For testing and debugging: the period between ticks; boundaries are "
+             "multiples of N seconds since the epoch. Each child still gets --at the "
+             "minute its boundary falls in, so below 60 a minute runs several times.")] = 60,
+) -> None:
+    """Run the scheduler in the foreground, starting schedule:run every minute.
+
+    At second 0 of each minute it starts `artisan schedule:run --at <minute>`
+    as a child process, and prints what the child prints.
+
+    SIGTERM or SIGINT stops it: it starts no more ticks, waits up to --grace
+    seconds for the running ones and exits 0; a second signal stops them now.
+    Under systemd, use KillMode=mixed and a TimeoutStopSec above the grace.
+    """
+    settings = current()
+    worker = Worker(tick_launcher(settings.root / "artisan"), interval=interval_seconds,
+                    grace=grace, echo=typer.echo, zone=settings.timezone)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        worker.request_stop()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+    every = "minute" if interval_seconds == 60 else f"{interval_seconds}s"
+    typer.echo(f"Running the schedule every {every}; stop with Ctrl+C or SIGTERM.")
+    raise typer.Exit(worker.run())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("schedule:work")(schedule_work)
