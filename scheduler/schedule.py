@@ -103,8 +103,18 @@ class Schedule:
         return due
 
     def next_due(self, event: Event, after: datetime) -> datetime | None:
-        """When `event` is next due after `after` (UTC), by frequency and windows."""
-        return event.next_due(floor_minute(after) + timedelta(seconds=59), self.timezone)
+        """When `event` is next due after `after` (UTC), by frequency and windows.
+
+        For an event that repeats within its minutes, this is the next offset second:
+        later in this minute if the minute is one of its own, else the next such minute.
+        """
+        minute = floor_minute(after)
+        if event.repeat_seconds:
+            next_second = (after.second // event.repeat_seconds + 1) * event.repeat_seconds
+            zone = event.timezone_or(self.timezone)
+            if next_second < 60 and event.scheduled_wall_time(ZoneMinute.at(minute, zone)):
+                return minute + timedelta(seconds=next_second)
+        return event.next_due(minute + timedelta(seconds=59), self.timezone)
 
 
 _process_schedule = Schedule()

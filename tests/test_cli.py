@@ -49,6 +49,7 @@ def test_schedule_list_json_describes_every_event(project: Project) -> None:
     assert shell["environments"] == ["production", "staging"]
     assert shell["next_due"] == "2026-11-27T12:05:00+00:00"
     assert fast["repeat_seconds"] == 30 and report["repeat_seconds"] is None
+    assert fast["next_due"] == "2026-11-27T12:00:30+00:00"  # the next offset second
     for row in rows:
         assert {"name", "expression", "timezone", "next_due", "repeat_seconds",
                 "without_overlapping", "on_one_server", "background"} <= set(row)

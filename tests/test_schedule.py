@@ -183,3 +183,12 @@ def test_settings_come_from_the_environment_over_the_env_file(tmp_path: Path) ->
 def test_a_bad_app_timezone_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="APP_TIMEZONE: unknown time zone 'Moon/Base'"):
         Settings.load(tmp_path, {"APP_TIMEZONE": "Moon/Base"})
+
+
+def test_next_due_of_a_repeating_event_is_its_next_offset_second() -> None:
+    s = Schedule()
+    event = s.job(task).every(15).between("09:00", "09:30")
+    assert s.next_due(event, at("2026-06-01 09:10:07")) == at("2026-06-01 09:10:15")
+    assert s.next_due(event, at("2026-06-01 09:10:45")) == at("2026-06-01 09:11:00")
+    assert s.next_due(event, at("2026-06-01 09:30:50")) == at("2026-06-02 09:00:00")
+    assert s.next_due(event, at("2026-06-01 03:00:00")) == at("2026-06-01 09:00:00")

@@ -93,7 +93,8 @@ def schedule_tasks():
 
 def times(project: Project) -> list[tuple[str, float]]:
     path = project.storage / "times.jsonl"
-    return [tuple(json.loads(line)) for line in path.read_text().splitlines()]  # type: ignore[misc]
+    return [(str(name), float(at)) for name, at in
+            (json.loads(line) for line in path.read_text().splitlines())]
 
 
 def test_sub_minute_runs_start_on_time_whatever_the_foreground_does(project: Project) -> None:
