@@ -22,7 +22,8 @@ def schedule_work(
         "--interval-seconds", metavar="N", min=1,
         help="For testing and debugging: the period between ticks; boundaries are "
              "multiples of N seconds since the epoch. Each child still gets --at the "
-             "minute its boundary falls in, so below 60 a minute runs several times.")] = 60,
+             "minute its boundary falls in, so below 60 the later ticks of a minute "
+             "find it claimed by the first and run nothing.")] = 60,
 ) -> None:
     """Run the scheduler in the foreground, starting schedule:run every minute.
 
