@@ -13,10 +13,9 @@ from scheduler.notify import (
     output_mail_subject,
     ping,
     send_mail,
-    validate_address,
-    validate_url,
 )
 from scheduler.settings import Settings
+from scheduler.validation import validate_address, validate_url
 from tests.servers import MailServer, free_port
 
 # aiosmtpd warns (per connection) that AUTH without TLS is unsafe: the login tests do that
