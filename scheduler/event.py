@@ -12,6 +12,7 @@ and the value, so a mistake in the kernel shows up when the schedule is defined,
 from __future__ import annotations
 
 import hashlib
+import pwd
 from collections.abc import Callable, Iterable
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -20,8 +21,8 @@ from typing import Any, NoReturn
 from scheduler.cron import CronError, CronExpression, ZoneMinute, compile_expression
 from scheduler.frequencies import ManagesFrequencies, parse_time
 from scheduler.hooks import accepted_parameters
-from scheduler.notify import validate_address, validate_url
 from scheduler.tasks import Task
+from scheduler.validation import validate_address, validate_url
 from scheduler.windows import TimeWindow
 from scheduler.zones import UTC, zone_label, zone_named
 
@@ -46,6 +47,8 @@ class Event(ManagesFrequencies):
         self._name: str | None = None
         self.environment_names: tuple[str, ...] = ()
         self.runs_in_maintenance = False
+        self.runs_when_paused = False
+        self.run_as: str | None = None  # the user a task runs as; None: the tick's own
         self.windows: list[TimeWindow] = []
         self.conditions: list[tuple[bool, Condition]] = []  # (run_when_true, condition)
         self.before_hooks: list[Hook] = []
@@ -151,6 +154,11 @@ class Event(ManagesFrequencies):
         self.runs_in_maintenance = True
         return self
 
+    def even_when_paused(self) -> Event:
+        """Run even while the schedule is paused (`artisan schedule:pause`)."""
+        self.runs_when_paused = True
+        return self
+
     def when(self, condition: Condition) -> Event:
         """Run only when `condition` (a bool, or a callable checked each time) is true."""
         self.conditions.append((True, self._condition("when", condition)))
@@ -206,6 +214,34 @@ class Event(ManagesFrequencies):
         """Call `hook` after the task fails (non-zero exit, exception, signal)."""
         return self._hook("on_failure", self.failure_hooks, hook)
 
+    # Laravel's names for hooks that receive the output. Any hook may already ask for
+    # `output` by naming the parameter; these call `hook(output)` whatever its name.
+    def then_with_output(self, hook: Callable[[str], Any]) -> Event:
+        """Call `hook(output)` after the task ends, whatever its result."""
+        return self._hook("then_with_output", self.after_hooks,
+                          self._with_output("then_with_output", hook))
+
+    def on_success_with_output(self, hook: Callable[[str], Any]) -> Event:
+        """Call `hook(output)` after the task ends with exit code 0."""
+        return self._hook("on_success_with_output", self.success_hooks,
+                          self._with_output("on_success_with_output", hook))
+
+    def on_failure_with_output(self, hook: Callable[[str], Any]) -> Event:
+        """Call `hook(output)` after the task fails."""
+        return self._hook("on_failure_with_output", self.failure_hooks,
+                          self._with_output("on_failure_with_output", hook))
+
+    def _with_output(self, method: str, hook: Callable[[str], Any]) -> Hook:
+        if not callable(hook):
+            self._invalid(method, hook, "expected a callable")
+
+        def with_output(output: str) -> Any:
+            return hook(output)
+
+        # Reports of a raising hook name the user's function, not this wrapper.
+        with_output.__qualname__ = getattr(hook, "__qualname__", repr(hook))
+        return with_output
+
     def _hook(self, method: str, hooks: list[Hook], hook: Hook) -> Event:
         if not callable(hook):
             self._invalid(method, hook, "expected a callable")
@@ -234,6 +270,23 @@ class Event(ManagesFrequencies):
     def run_in_background(self) -> Event:
         """Let the tick hand the task to a detached supervisor instead of waiting for it."""
         self.background = True
+        return self
+
+    def user(self, name: str) -> Event:
+        """Run a command, shell or job task as the system user `name` (the tick must run
+        as root, or as that user already).
+
+        A command or shell task is started as that user, with its HOME, USER and LOGNAME;
+        a job's forked child drops to that user (its groups, then its uid) before calling
+        the function. The user must exist when the schedule is defined.
+        """
+        if not isinstance(name, str) or not name.strip():
+            self._invalid("user", name, "expected a user name")
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            self._invalid("user", name, "there is no such user on this machine")
+        self.run_as = name
         return self
 
     def send_output_to(self, path: str | Path) -> Event:

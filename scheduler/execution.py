@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from scheduler import notify, process, runlog
+from scheduler import process, runlog
 from scheduler import settings as settings_module
 from scheduler.event import Event
 from scheduler.hooks import call_hook
@@ -204,7 +204,7 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
     _ping(event, "before", outcome)
     with tempfile.TemporaryFile(prefix="scheduler-output-") as output:
         try:
-            child = process.start(event.task, output, settings)
+            child = process.start(event.task, output, settings, user=event.run_as)
         except OSError as error:
             outcome.errors.append(f"could not start the task: {error}")
         else:
@@ -275,6 +275,8 @@ def _send_mail(event: Event, settings: Settings, outcome: RunOutcome) -> None:
                        if address not in recipients]
     if not recipients:
         return
+    from scheduler import notify  # the mail machinery, only for the runs that send mail
+
     try:
         mail = notify.MailSettings.from_settings(settings)
     except ValueError as error:
@@ -295,7 +297,9 @@ def _ping(event: Event, moment: str, outcome: RunOutcome) -> None:
             outcome.warnings.append(f"the condition of the ping to {url} raised {error!r}")
             continue
         if wanted:
-            problem = notify.ping(url, timeout=PING_TIMEOUT)
+            from scheduler.notify import ping  # urllib, only for the runs that ping
+
+            problem = ping(url, timeout=PING_TIMEOUT)
             if problem:
                 outcome.warnings.append(problem)
 

@@ -23,6 +23,12 @@ class EventSummary:
     timezone: str
     problems: tuple[str, ...]
     holder: Holder | None = None
+    schedule_paused: bool = False
+
+    @property
+    def held_by_pause(self) -> bool:
+        """Whether the schedule's pause holds this event back now."""
+        return self.schedule_paused and not self.event.runs_when_paused
 
     def flags(self) -> list[str]:
         event = self.event
@@ -39,6 +45,12 @@ class EventSummary:
             flags.append("env: " + ",".join(event.environment_names))
         if event.runs_in_maintenance:
             flags.append("even in maintenance")
+        if event.runs_when_paused:
+            flags.append("even when paused")
+        elif self.schedule_paused:
+            flags.append("paused")
+        if event.run_as is not None:
+            flags.append(f"as user {event.run_as}")
         flags.extend(window.describe() for window in event.windows)
         if event.conditions:
             flags.append("conditional")
@@ -63,6 +75,9 @@ class EventSummary:
             "background": event.background,
             "environments": list(event.environment_names),
             "even_in_maintenance_mode": event.runs_in_maintenance,
+            "even_when_paused": event.runs_when_paused,
+            "paused": self.held_by_pause,
+            "user": event.run_as,
             "windows": [window.describe() for window in event.windows],
             "conditional": bool(event.conditions),
             "problems": list(self.problems),
@@ -87,11 +102,15 @@ def running_holders(schedule: Schedule,
 
 def summarize(schedule: Schedule, now: datetime, display_zone: tzinfo | None,
               known_commands: Collection[str] | None,
-              holders: Mapping[str, Holder] | None = None) -> list[EventSummary]:
-    """Describe every event; times are shown in `display_zone`, else the event's own."""
+              holders: Mapping[str, Holder] | None = None, *,
+              environment: str | None = None, paused: bool = False) -> list[EventSummary]:
+    """Describe every event (only those that run in `environment`, if given); times are
+    shown in `display_zone`, else the event's own. `paused`: the schedule is paused."""
     summaries = []
     for event in schedule.events:
-        zone = display_zone or event.timezone_or(schedule.timezone)
+        if environment is not None and not event.runs_in_environment(environment):
+            continue
+        zone = display_zone or event.timezone_or(schedule.default_timezone)
         due = schedule.next_due(event, now)
         problems: tuple[str, ...] = ()
         if (known_commands is not None and isinstance(event.task, CommandTask)
@@ -99,8 +118,8 @@ def summarize(schedule: Schedule, now: datetime, display_zone: tzinfo | None,
             problems = (f"unknown command {event.task.name!r}",)
         holder = (holders or {}).get(event.mutex_key) if event.overlap_expiration else None
         summaries.append(EventSummary(event, due.astimezone(zone) if due else None,
-                                      event.timezone_label(schedule.timezone), problems,
-                                      holder))
+                                      event.timezone_label(schedule.default_timezone), problems,
+                                      holder, paused))
     return summaries
 
 

@@ -6,13 +6,16 @@
 * a shell task is `/bin/sh -c <line>`.
 
 Every child starts a session of its own, so that stopping it (a timeout) can stop
-everything it started, and reads its standard input from /dev/null.
+everything it started, and reads its standard input from /dev/null. An event with
+`user("name")` runs its child as that user: only root can switch, so a tick running as
+anyone else refuses such a run (with a message saying why) unless it is that user.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import select
 import signal
 import subprocess
@@ -70,6 +73,55 @@ def keep_in_forked_jobs(descriptor: int) -> None:
     _closed_in_forked_jobs.discard(descriptor)
 
 
+class CannotSwitchUser(OSError):
+    """The task asks for a user this process cannot run it as."""
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """A system user to run a task as: ids, supplementary groups and environment."""
+
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+
+    @classmethod
+    def named(cls, name: str) -> RunAs:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise CannotSwitchUser(f"there is no user {name!r} on this machine") from None
+        groups = tuple(os.getgrouplist(name, entry.pw_gid))
+        return cls(name, entry.pw_uid, entry.pw_gid, groups, entry.pw_dir)
+
+    def environment(self, base: dict[str, str]) -> dict[str, str]:
+        """`base` with the variables that say who and where home is, as `su -` sets them."""
+        return {**base, "HOME": self.home, "USER": self.name, "LOGNAME": self.name}
+
+
+def switch_for(user: str | None) -> RunAs | None:
+    """The user to switch to for a task run as `user`; None when no switch is needed.
+
+    Raises CannotSwitchUser when one is needed and this process is not root.
+    """
+    if user is None:
+        return None
+    target = RunAs.named(user)
+    euid = os.geteuid()
+    if euid == target.uid:
+        return None
+    if euid != 0:
+        try:
+            me = pwd.getpwuid(euid).pw_name
+        except KeyError:
+            me = f"uid {euid}"
+        raise CannotSwitchUser(f"cannot run as user {user!r}: the tick runs as {me!r}, and "
+                               f"only root can run tasks as another user")
+    return target
+
+
 class Child(Protocol):
     """A started task: its process id, and a way to wait for its end."""
 
@@ -98,12 +150,12 @@ class ForkedJob:
     """A Python callable running in a forked child."""
 
     def __init__(self, function: Callable[..., Any], args: tuple[Any, ...],
-                 kwargs: dict[str, Any], output: BinaryIO) -> None:
+                 kwargs: dict[str, Any], output: BinaryIO, run_as: RunAs | None = None) -> None:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # or the child would write the tick's buffered text again
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            _run_in_child(function, args, kwargs, output)
+            _run_in_child(function, args, kwargs, output, run_as)
         self.pid = pid
 
     def wait(self, timeout: float | None = None) -> ExitStatus | None:
@@ -132,7 +184,8 @@ def _exits_within(pid: int, timeout: float) -> bool:
 
 
 def _run_in_child(function: Callable[..., Any], args: tuple[Any, ...],
-                  kwargs: dict[str, Any], output: BinaryIO) -> None:  # pragma: no cover
+                  kwargs: dict[str, Any], output: BinaryIO,
+                  run_as: RunAs | None) -> None:  # pragma: no cover
     code = 1
     try:
         for descriptor in _closed_in_forked_jobs:
@@ -144,6 +197,8 @@ def _run_in_child(function: Callable[..., Any], args: tuple[Any, ...],
         os.dup2(null, 0)
         os.dup2(output.fileno(), 1)
         os.dup2(output.fileno(), 2)
+        if run_as is not None:
+            _drop_to(run_as)
         function(*args, **kwargs)
         code = 0
     except SystemExit as stop:
@@ -159,6 +214,15 @@ def _run_in_child(function: Callable[..., Any], args: tuple[Any, ...],
             os._exit(code)
 
 
+def _drop_to(run_as: RunAs) -> None:  # pragma: no cover - runs in a forked job
+    """Become `run_as` for good: groups first, then the gid, the uid last (after it, the
+    process could no longer change the others)."""
+    os.setgroups(list(run_as.groups))
+    os.setgid(run_as.gid)
+    os.setuid(run_as.uid)
+    os.environ.update(run_as.environment({}))
+
+
 def _exit_code_of(stop: SystemExit) -> int:
     if stop.code is None:
         return 0
@@ -171,10 +235,17 @@ def _exit_code_of(stop: SystemExit) -> int:
 class SpawnedProcess:
     """A command or shell line running as a new program."""
 
-    def __init__(self, argv: list[str], output: BinaryIO, settings: Settings) -> None:
+    def __init__(self, argv: list[str], output: BinaryIO, settings: Settings,
+                 run_as: RunAs | None = None) -> None:
+        switch: dict[str, Any] = {}
+        if run_as is not None:
+            # Popen switches in the child between fork and exec: groups, gid, then uid.
+            switch = {"user": run_as.uid, "group": run_as.gid,
+                      "extra_groups": list(run_as.groups),
+                      "env": run_as.environment(dict(os.environ))}
         self._process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-            cwd=settings.root, start_new_session=True, close_fds=True)
+            cwd=settings.root, start_new_session=True, close_fds=True, **switch)
         self.pid = self._process.pid
 
     def wait(self, timeout: float | None = None) -> ExitStatus | None:
@@ -189,12 +260,16 @@ def command_argv(task: CommandTask, settings: Settings) -> list[str]:
     return [sys.executable, str(settings.root / "artisan"), task.name, *task.args]
 
 
-def start(task: Task, output: BinaryIO, settings: Settings) -> Child:
-    """Start `task` with its stdout and stderr going to `output`."""
+def start(task: Task, output: BinaryIO, settings: Settings, user: str | None = None) -> Child:
+    """Start `task` with its stdout and stderr going to `output`, as `user` if given.
+
+    Raises OSError (CannotSwitchUser for a user it cannot run as) when it cannot start.
+    """
+    run_as = switch_for(user)
     if isinstance(task, JobTask):
-        return ForkedJob(task.function, task.args, task.kwargs, output)
+        return ForkedJob(task.function, task.args, task.kwargs, output, run_as)
     if isinstance(task, CommandTask):
-        return SpawnedProcess(command_argv(task, settings), output, settings)
+        return SpawnedProcess(command_argv(task, settings), output, settings, run_as)
     if isinstance(task, ShellTask):
-        return SpawnedProcess(["/bin/sh", "-c", task.line], output, settings)
+        return SpawnedProcess(["/bin/sh", "-c", task.line], output, settings, run_as)
     raise TypeError(f"not a task: {task!r}")

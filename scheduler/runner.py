@@ -6,6 +6,10 @@ one after another, each in a child process. Events that repeat within the minute
 (`every(30)`) are started at their offsets by a loop process of their own, which keeps
 the tick alive until the minute ends. The tick prints one line per task and exits
 non-zero if anything it ran failed; one failing task never stops the others.
+
+While the schedule is paused (`schedule:pause`), a tick says so in one line and runs
+only the events marked `even_when_paused()`; its sub-minute loop checks the pause
+before starting each run, so a pause raised mid-minute holds back the rest of it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from scheduler.mutex import (
     backend_for,
     namespace,
 )
+from scheduler.pause import paused_message, paused_since
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings
 from scheduler.subminute import SubMinuteLoop
@@ -59,6 +64,7 @@ class Tick:
         self.known_commands = known_commands
         self.failed = False
         self._mutexes: MutexBackend | None = None
+        self._pause_reported = False
 
     def mutexes(self) -> MutexBackend:
         """The mutex store, set up on first use (most ticks need none)."""
@@ -81,9 +87,13 @@ class Tick:
         due = [event for event, _wall in self.schedule.due_with_wall_times(
             self.minute, self.settings.app_env, is_down(self.settings))
             if id(event) not in broken]
+        paused = self._paused_since()
+        if paused is not None:
+            self.echo(paused_message(paused, self.settings.timezone))
+            due = [event for event in due if event.runs_when_paused]
         repeating = [event for event in due if event.repeat_seconds]
         if dry_run:
-            return self._list(due)
+            return self._list(due, quiet=paused is not None)
         loop = self._start_sub_minute_loop(repeating) if repeating else None
         ran_any = bool(repeating)
         for event in due:
@@ -96,9 +106,19 @@ class Tick:
             _, status = os.waitpid(loop, 0)
             if os.waitstatus_to_exitcode(status) != 0:
                 self.failed = True
-        if not ran_any:
+        if not ran_any and paused is None:  # a paused tick has said why already
             self.echo(NOTHING_DUE)
         return 1 if self.failed else 0
+
+    def _paused_since(self) -> str | None:
+        """When the schedule was paused, or None; an unreachable store fails the tick
+        but holds nothing back (a pause that cannot be read cannot be honoured)."""
+        try:
+            return paused_since(self.mutexes())
+        except MutexUnavailable as error:
+            self._fail(f"Could not tell whether the schedule is paused ({error}); running "
+                       f"as if it were not.")
+            return None
 
     def _claim_minute(self) -> bool:
         """Claim this minute for this host: a second tick of the minute runs nothing."""
@@ -106,7 +126,7 @@ class Tick:
                                  f"{namespace(self.settings)}-{self.settings.host}")
         return guard.claim("tick", self.minute)
 
-    def _list(self, due: list[Event]) -> int:
+    def _list(self, due: list[Event], *, quiet: bool = False) -> int:
         listed = False
         for event in due:
             if not self._conditions_pass(event):
@@ -114,7 +134,7 @@ class Tick:
             listed = True
             every = f" every {event.repeat_seconds} seconds" if event.repeat_seconds else ""
             self.echo(f"{self._stamp(self.minute)}  Would run {event.display_name}{every}")
-        if not listed:
+        if not listed and not quiet:
             self.echo(NOTHING_DUE)
         return 1 if self.failed else 0
 
@@ -151,6 +171,8 @@ class Tick:
     def _start_repeat(self, event: Event, at: float, runs: list[int]) -> None:
         if is_down(self.settings) and not event.runs_in_maintenance:
             return
+        if not event.runs_when_paused and self._paused_now():
+            return
         if not self._conditions_pass(event):
             return
         _flush()
@@ -167,6 +189,17 @@ class Tick:
                 _flush()
                 os._exit(code)
         runs.append(pid)
+
+    def _paused_now(self) -> bool:
+        """Whether a pause holds back the sub-minute loop's next run (said once)."""
+        try:
+            since = paused_since(self.mutexes())
+        except MutexUnavailable:
+            return False  # the tick reported the store at its start; runs go on
+        if since is not None and not self._pause_reported:
+            self._pause_reported = True
+            self.echo(paused_message(since, self.settings.timezone))
+        return since is not None
 
     def _interrupted(self) -> bool:
         try:

@@ -1,4 +1,8 @@
-"""Schedule: the registry of events, and which of them are due in a given minute."""
+"""Schedule: the registry of events, and which of them are due in a given minute.
+
+Any frequency or modifier called on the schedule itself starts a group of events that
+share it (`scheduler/groups.py`): `with schedule().daily().group() as nightly: ...`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 from scheduler import settings
 from scheduler.cron import ZoneMinute
 from scheduler.event import Event, InvalidSchedule
+from scheduler.groups import GroupTemplate, SharesSettings
 from scheduler.maintenance import is_down
 from scheduler.tasks import CommandTask, JobTask, ShellTask
 from scheduler.zones import UTC, zone_named
@@ -22,11 +27,12 @@ def floor_minute(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
 
 
-class Schedule:
+class Schedule(SharesSettings):
     """The events of one application, in the order they were declared.
 
     `schedule()` returns the process-wide instance the kernel fills; build a fresh
-    `Schedule()` where you want one of your own (tests do).
+    `Schedule()` where you want one of your own (tests do). Its frequency and modifier
+    methods (`daily()`, `timezone(...)`, ...) start a group, as in Laravel.
     """
 
     def __init__(self, timezone: str | tzinfo | None = None) -> None:
@@ -34,9 +40,15 @@ class Schedule:
         self._timezone = zone_named(timezone) if isinstance(timezone, str) else timezone
 
     @property
-    def timezone(self) -> tzinfo:
-        """The zone of events that set none: this schedule's, else `APP_TIMEZONE`/local."""
+    def default_timezone(self) -> tzinfo:
+        """The zone of events that set none: this schedule's, else `APP_TIMEZONE`/local.
+
+        (`timezone(...)` is the modifier that starts a group, as on an event.)
+        """
         return self._timezone or settings.current().timezone
+
+    def _template(self) -> GroupTemplate:
+        return GroupTemplate(self)
 
     # -- defining events ------------------------------------------------------------------
     def job(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Event:
@@ -85,7 +97,7 @@ class Schedule:
                             in_maintenance: bool) -> list[tuple[Event, datetime]]:
         """Like `due_events`, with the wall time each event is due for in its zone."""
         minute = floor_minute(at)
-        default_zone = self.timezone
+        default_zone = self.default_timezone
         zone_minutes: dict[tzinfo, ZoneMinute] = {}
         due = []
         for event in self.events:
@@ -111,10 +123,10 @@ class Schedule:
         minute = floor_minute(after)
         if event.repeat_seconds:
             next_second = (after.second // event.repeat_seconds + 1) * event.repeat_seconds
-            zone = event.timezone_or(self.timezone)
+            zone = event.timezone_or(self.default_timezone)
             if next_second < 60 and event.scheduled_wall_time(ZoneMinute.at(minute, zone)):
                 return minute + timedelta(seconds=next_second)
-        return event.next_due(minute + timedelta(seconds=59), self.timezone)
+        return event.next_due(minute + timedelta(seconds=59), self.default_timezone)
 
 
 _process_schedule = Schedule()

@@ -185,3 +185,23 @@ def test_the_repository_kernel_runs_and_lists(tmp_path: Path) -> None:
     listed = subprocess.run([sys.executable, str(REPO / "artisan"), "schedule:list", "--json"],
                             capture_output=True, text=True, env=env, timeout=60)
     assert len(json.loads(listed.stdout)) >= 5
+
+
+def test_schedule_list_environment_shows_what_runs_there(project: Project) -> None:
+    project.kernel(KERNEL)
+    everywhere = ["daily report", "inspire", "console.kernel.report('fast')"]
+    staging = [row["name"] for row in listing(project, "--environment", "staging")]
+    assert staging == ["daily report", "inspire", "echo hi", "console.kernel.report('fast')"]
+    local = listing(project, "--environment", "local")
+    assert [row["name"] for row in local] == everywhere
+    assert all(row["environments"] == [] for row in local)
+    table = project.artisan("schedule:list", "--environment", "local").stdout
+    assert "inspire" in table and "echo hi" not in table
+    project.kernel("""
+from scheduler import schedule
+
+def schedule_tasks():
+    schedule().exec("echo hi").environments("production")
+""")
+    empty = project.artisan("schedule:list", "--environment", "local")
+    assert empty.stdout.strip() == "No scheduled tasks run in the 'local' environment."

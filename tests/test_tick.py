@@ -368,3 +368,17 @@ def schedule_tasks():
     # A dry run is not a tick: it can look at any minute, any number of times.
     assert "Would run" in project.artisan("schedule:run", "--dry-run", "--at",
                                           "2026-03-08T07:00:00Z").stdout
+
+
+def test_laravels_with_output_hooks_receive_the_output(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def schedule_tasks():
+    schedule().exec("echo fine").then_with_output(lambda text: record("then:" + text.strip())) \\
+        .on_success_with_output(lambda out: record("success:" + out.strip())) \\
+        .on_failure_with_output(lambda out: record("never"))
+    schedule().exec("echo broken; exit 3").on_failure_with_output(
+        lambda whatever: record("failure:" + whatever.strip()))
+""")
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert result.returncode == 1
+    assert ran(project) == ["success:fine", "then:fine", "failure:broken"]

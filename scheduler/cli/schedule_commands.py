@@ -1,4 +1,6 @@
-"""`schedule:run`, `schedule:list` and `schedule:test`."""
+"""`schedule:run`, `schedule:list`, `schedule:test`, and the commands that act on the
+schedule's shared state: `schedule:clear-cache`, `schedule:interrupt`, `schedule:pause`
+and `schedule:resume` (alias `schedule:continue`)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from scheduler.execution import run_event
 from scheduler.kernel import KernelError, load_schedule
 from scheduler.listing import relative, running_holders, summarize
 from scheduler.mutex import MutexUnavailable, backend_for
+from scheduler.pause import pause, paused_message, paused_since, resume
 from scheduler.runner import INTERRUPT_FLAG, Tick, format_stamp, run_line
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings, current
@@ -73,8 +76,15 @@ def schedule_list(
         "--timezone", help="Show times in this zone instead of each task's own.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
     at: AtOption = None,
+    environment: Annotated[str | None, typer.Option(
+        "--environment", metavar="ENV",
+        help="Only the tasks that run when APP_ENV is ENV.")] = None,
 ) -> None:
-    """List the scheduled tasks and when each is next due."""
+    """List the scheduled tasks and when each is next due.
+
+    A paused schedule is said in a line before the table (on stderr with --json, where
+    each task's "paused" says whether the pause holds it back).
+    """
     settings = current()
     now = _instant(at, settings)
     try:
@@ -85,13 +95,22 @@ def schedule_list(
     holders, problem = running_holders(schedule, settings)
     if problem:
         typer.echo(f"Warning: {problem}", err=True)
+    try:
+        since = paused_since(backend_for(settings))
+    except MutexUnavailable as error:
+        since = None
+        typer.echo(f"Warning: could not tell whether the schedule is paused: {error}",
+                   err=True)
+    if since is not None:
+        typer.echo(paused_message(since, settings.timezone), err=as_json)
     summaries = summarize(schedule, now, display_zone, _known_commands(context, schedule),
-                          holders)
+                          holders, environment=environment, paused=since is not None)
     if as_json:
         typer.echo(json.dumps([summary.as_json() for summary in summaries], indent=2))
         return
     if not summaries:
-        typer.echo("No scheduled tasks have been defined.")
+        typer.echo("No scheduled tasks have been defined." if environment is None else
+                   f"No scheduled tasks run in the {environment!r} environment.")
         return
     from rich.console import Console
     from rich.table import Table
@@ -140,6 +159,33 @@ def schedule_interrupt() -> None:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
     typer.echo("Broadcasting schedule interrupt signal.")
+
+
+def schedule_pause() -> None:
+    """Pause the schedule on every server sharing it, until `schedule:resume`: ticks run
+    only the tasks marked even_when_paused()."""
+    settings = current()
+    try:
+        already = pause(backend_for(settings), clock.now())
+    except MutexUnavailable as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    if already is not None:
+        typer.echo(paused_message(already, settings.timezone))
+        return
+    typer.echo("The schedule is paused: ticks run only the tasks marked even_when_paused() "
+               "until `artisan schedule:resume`.")
+
+
+def schedule_resume() -> None:
+    """Resume a schedule paused by `schedule:pause`."""
+    settings = current()
+    try:
+        was_paused = resume(backend_for(settings))
+    except MutexUnavailable as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    typer.echo("The schedule is resumed." if was_paused else "The schedule was not paused.")
 
 
 def schedule_test(
@@ -198,3 +244,6 @@ def register(app: typer.Typer) -> None:
     app.command("schedule:test")(schedule_test)
     app.command("schedule:clear-cache")(schedule_clear_cache)
     app.command("schedule:interrupt")(schedule_interrupt)
+    app.command("schedule:pause")(schedule_pause)
+    app.command("schedule:resume")(schedule_resume)
+    app.command("schedule:continue", help="Alias of schedule:resume.")(schedule_resume)
