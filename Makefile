@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON3) -m venv $(VENV)
@@ -24,6 +24,9 @@ lint: install
 
 test: lint
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PYTHON) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,182 @@
+"""`make bench`: the tick's costs, each a median of several whole runs, as a table.
+
+* `schedule:run --dry-run` for 100, 1,000 and 10,000 events: wall time and peak memory
+  of the whole process, next to the floor (a Python that only imports the stack);
+* evaluation alone: finding the due events of 10,000 events, in process;
+* starting a task: how long after its turn a `job` runs its first line, and the round
+  trip of a no-op `job`, `exec` and `command`;
+* sub-minute jitter: how late `every(1)` and `every(5)` runs start over one real minute.
+
+Nothing here asserts: it reports. Run on a quiet machine; `--quick` skips the minute-long
+jitter measurement.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmarks.measure import ProcessCost, percentile, process_cost
+from benchmarks.projects import kernel_source, make_project
+
+AT = "2026-03-08T07:00:00Z"
+FLOOR = "import typer, croniter, filelock, dateutil"
+
+
+def environment(root: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("APP_", "SCHEDULER_", "MAIL_"))}
+    env.update(APP_ENV="production", APP_TIMEZONE="UTC",
+               SCHEDULER_STORAGE=str(root / "storage"))
+    return env
+
+
+def dry_runs() -> list[tuple[str, ProcessCost]]:
+    rows = []
+    floor_env = environment(Path(tempfile.gettempdir()))
+    rows.append(("floor: python -c '" + FLOOR + "'",
+                 process_cost([sys.executable, "-c", FLOOR], floor_env)))
+    for events in (100, 1000, 10000):
+        root = make_project(events)
+        argv = [sys.executable, str(root / "artisan"), "schedule:run", "--dry-run", "--at", AT]
+        rows.append((f"schedule:run --dry-run, {events:,} events",
+                     process_cost(argv, environment(root))))
+    return rows
+
+
+def evaluation(events: int = 10000, runs: int = 15) -> tuple[float, float]:
+    """Median ms to define the schedule and to find its due events, in process."""
+    from scheduler.schedule import reset_schedule
+    from scheduler.zones import UTC
+
+    source = kernel_source(events)
+    define_times, evaluate_times = [], []
+    at = datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
+    for _ in range(runs):
+        namespace: dict[str, object] = {}
+        exec(compile(source, "<kernel>", "exec"), namespace)
+        schedule = reset_schedule()
+        started = time.perf_counter()
+        namespace["schedule_tasks"]()  # type: ignore[operator]
+        defined = time.perf_counter()
+        schedule.due_with_wall_times(at, "production", False)
+        define_times.append((defined - started) * 1000)
+        evaluate_times.append((time.perf_counter() - defined) * 1000)
+    return statistics.median(define_times), statistics.median(evaluate_times)
+
+
+def task_starts(runs: int = 25) -> dict[str, float]:
+    """Job start latency, and no-op round trips of each kind of task (ms, medians)."""
+    from scheduler import Schedule
+    from scheduler import settings as settings_module
+    from scheduler.execution import run_event
+
+    root = make_project(0)
+    settings = settings_module.configure(settings_module.Settings.load(
+        root, environment(root)))
+    mark = root / "started"
+
+    def record_start() -> None:
+        mark.write_text(repr(time.time()))
+
+    schedule = Schedule()
+    job = schedule.job(record_start)
+    noop_job = schedule.job(int)
+    shell = schedule.exec("true")
+    command = schedule.command("inspire")
+    latencies = []
+    for _ in range(runs):
+        before = time.time()
+        run_event(job, settings)
+        latencies.append((float(mark.read_text()) - before) * 1000)
+    results = {"job: first line runs after its turn": statistics.median(latencies)}
+    for label, event, count in (("job (no-op) round trip", noop_job, runs),
+                                ("exec 'true' round trip", shell, runs),
+                                ("command 'inspire' round trip", command, 5)):
+        samples = []
+        for _ in range(count):
+            started = time.perf_counter()
+            outcome = run_event(event, settings)
+            samples.append((time.perf_counter() - started) * 1000)
+            assert outcome.succeeded, outcome.output
+        results[label] = statistics.median(samples)
+    return results
+
+
+JITTER_KERNEL = """
+import json, time
+from scheduler import schedule
+from scheduler.settings import current
+
+def record(name):
+    with open(current().storage / "starts.jsonl", "a") as handle:
+        handle.write(json.dumps([name, time.time()]) + "\\n")
+
+def schedule_tasks():
+    current().storage.mkdir(parents=True, exist_ok=True)
+    schedule().job(record, "every1").every_second()
+    schedule().job(record, "every5").every_five_seconds()
+"""
+
+
+def jitter() -> dict[str, tuple[float, float, int]]:
+    """Lateness (ms) of sub-minute runs over one whole real minute: median, p99, count."""
+    root = make_project(0)
+    (root / "console" / "kernel.py").write_text(JITTER_KERNEL)
+    time.sleep(60 - time.time() % 60)  # start as cron does, at second 0
+    minute_start = time.time() // 60 * 60
+    subprocess.run([sys.executable, str(root / "artisan"), "schedule:run"],
+                   env=environment(root), check=True, stdout=subprocess.DEVNULL)
+    starts = [json.loads(line) for line in
+              (root / "storage" / "starts.jsonl").read_text().splitlines()]
+    results = {}
+    for name in ("every1", "every5"):
+        times = sorted(at for recorded, at in starts if recorded == name)
+        # The first run is late by the tick's own start-up (Python, the kernel): it is
+        # reported apart; the rest measure the loop.
+        late = [(at - minute_start) % 1 * 1000 if name == "every1" else
+                (at - minute_start) % 5 * 1000 for at in times[1:]]
+        results[name] = (statistics.median(late), percentile(late, 0.99), len(times))
+        results[name + " first run"] = ((times[0] - minute_start) * 1000, 0.0, 1)
+    return results
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, {platform.system()} {platform.release()}; "
+          f"{datetime.now(timezone.utc):%Y-%m-%d}")
+    print()
+    print("| measurement | median | peak memory |")
+    print("| --- | ---: | ---: |")
+    rows = dry_runs()
+    floor = rows[0][1].wall_ms
+    for label, cost in rows:
+        ratio = f" ({cost.wall_ms / floor:.2f}x floor)" if cost is not rows[0][1] else ""
+        print(f"| {label} | {cost.wall_ms:.0f} ms{ratio} | {cost.peak_mb:.0f} MB |")
+    define_ms, evaluate_ms = evaluation()
+    print(f"| defining 10,000 events (schedule_tasks) | {define_ms:.0f} ms | |")
+    print(f"| finding the due events of 10,000 | {evaluate_ms:.1f} ms "
+          f"({evaluate_ms * 100 / 1000:.1f} µs/event) | |")
+    for label, value in task_starts().items():
+        print(f"| {label} | {value:.1f} ms | |")
+    if not quick:
+        for name, (median, p99, count) in jitter().items():
+            if name.endswith("first run"):
+                print(f"| {name.split()[0]}: first run after the minute starts | "
+                      f"{median:.0f} ms | |")
+            else:
+                print(f"| {name} lateness over a minute ({count} runs) | {median:.1f} ms, "
+                      f"p99 {p99:.1f} ms | |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Measuring whole processes: wall time and peak memory, as medians of several runs."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProcessCost:
+    """The median wall time (ms) and peak resident memory (MB) of a command."""
+
+    wall_ms: float
+    peak_mb: float
+
+
+def run_once(argv: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run `argv`; return its wall time (ms) and peak RSS (MB), from wait4's rusage."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = (time.perf_counter() - started) * 1000
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        assert process.stderr is not None
+        raise RuntimeError(f"{argv} failed: {process.stderr.read().decode()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def process_cost(argv: Sequence[str], env: dict[str, str], runs: int = 7) -> ProcessCost:
+    """The median over `runs` runs, after one warm-up run (file caches, .pyc files)."""
+    run_once(argv, env)
+    samples = [run_once(argv, env) for _ in range(runs)]
+    return ProcessCost(statistics.median(wall for wall, _ in samples),
+                       statistics.median(peak for _, peak in samples))
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The `fraction` quantile (0..1) of `values`, by the nearest-rank method."""
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[index]
