@@ -28,6 +28,7 @@ from scheduler.zones import UTC, zone_label, zone_named
 
 Condition = bool | Callable[[], Any]
 Hook = Callable[..., Any]
+EVERY_MINUTE = compile_expression("* * * * *")
 FIELD_POSITIONS = {"minute": 0, "hour": 1, "day": 2, "month": 3, "weekday": 4}
 
 
@@ -38,35 +39,39 @@ class InvalidSchedule(ValueError):
 class Event(ManagesFrequencies):
     """A task and when and how to run it. Build events with `Schedule.job/command/exec`."""
 
+    # Defaults live on the class: an event stores only what its definition changed, so
+    # a schedule of thousands of events is quick to build and small in memory. The
+    # collections are tuples, replaced (never mutated) when a modifier adds to them.
+    repeat_seconds: int | None = None
+    zone: tzinfo | None = None
+    _name: str | None = None
+    environment_names: tuple[str, ...] = ()
+    runs_in_maintenance = False
+    runs_when_paused = False
+    run_as: str | None = None  # the user a task runs as; None: the tick's own
+    windows: tuple[TimeWindow, ...] = ()
+    conditions: tuple[tuple[bool, Condition], ...] = ()  # (run_when_true, condition)
+    before_hooks: tuple[Hook, ...] = ()
+    after_hooks: tuple[Hook, ...] = ()
+    success_hooks: tuple[Hook, ...] = ()
+    failure_hooks: tuple[Hook, ...] = ()
+    overlap_expiration: int | None = None  # minutes; None = overlapping allowed
+    one_server = False
+    background = False
+    output_path: Path | None = None
+    append_output = False
+    mail_to: tuple[str, ...] = ()
+    mail_only_if_output = True
+    mail_on_failure_to: tuple[str, ...] = ()
+    # Health-check pings: (moment, condition, url), moment one of "before", "success",
+    # "failure", "after".
+    pings: tuple[tuple[str, Condition, str], ...] = ()
+    timeout_seconds: float | None = None
+
     def __init__(self, task: Task) -> None:
         self.task = task
         self._fields = ["*"] * 5
-        self._compiled: CronExpression = compile_expression("* * * * *")
-        self.repeat_seconds: int | None = None
-        self.zone: tzinfo | None = None
-        self._name: str | None = None
-        self.environment_names: tuple[str, ...] = ()
-        self.runs_in_maintenance = False
-        self.runs_when_paused = False
-        self.run_as: str | None = None  # the user a task runs as; None: the tick's own
-        self.windows: list[TimeWindow] = []
-        self.conditions: list[tuple[bool, Condition]] = []  # (run_when_true, condition)
-        self.before_hooks: list[Hook] = []
-        self.after_hooks: list[Hook] = []
-        self.success_hooks: list[Hook] = []
-        self.failure_hooks: list[Hook] = []
-        self.overlap_expiration: int | None = None  # minutes; None = overlapping allowed
-        self.one_server = False
-        self.background = False
-        self.output_path: Path | None = None
-        self.append_output = False
-        self.mail_to: tuple[str, ...] = ()
-        self.mail_only_if_output = True
-        self.mail_on_failure_to: tuple[str, ...] = ()
-        # Health-check pings by moment: "before", "success", "failure", "after".
-        self.pings: dict[str, list[tuple[Condition, str]]] = {
-            "before": [], "success": [], "failure": [], "after": []}
-        self.timeout_seconds: float | None = None
+        self._compiled: CronExpression = EVERY_MINUTE
 
     # -- what it is ---------------------------------------------------------------------
     @property
@@ -161,12 +166,12 @@ class Event(ManagesFrequencies):
 
     def when(self, condition: Condition) -> Event:
         """Run only when `condition` (a bool, or a callable checked each time) is true."""
-        self.conditions.append((True, self._condition("when", condition)))
+        self.conditions = (*self.conditions, (True, self._condition("when", condition)))
         return self
 
     def skip(self, condition: Condition) -> Event:
         """Skip the run when `condition` (a bool, or a callable checked each time) is true."""
-        self.conditions.append((False, self._condition("skip", condition)))
+        self.conditions = (*self.conditions, (False, self._condition("skip", condition)))
         return self
 
     def _condition(self, method: str, condition: Condition) -> Condition:
@@ -187,48 +192,48 @@ class Event(ManagesFrequencies):
             window = TimeWindow(parse_time(start), parse_time(end), inside)
         except ValueError as error:
             self._invalid(method, (start, end), str(error))
-        self.windows.append(window)
+        self.windows = (*self.windows, window)
         return self
 
     # -- hooks ----------------------------------------------------------------------------
     def before(self, hook: Hook) -> Event:
         """Call `hook` in the tick just before the task starts."""
-        return self._hook("before", self.before_hooks, hook)
+        return self._hook("before", "before_hooks", hook)
 
     def after(self, hook: Hook) -> Event:
         """Call `hook` after the task ends, whatever its result.
 
         A hook may take `output` and/or `exit_code` parameters to receive them.
         """
-        return self._hook("after", self.after_hooks, hook)
+        return self._hook("after", "after_hooks", hook)
 
     def then(self, hook: Hook) -> Event:
         """Alias of `after()`."""
-        return self._hook("then", self.after_hooks, hook)
+        return self._hook("then", "after_hooks", hook)
 
     def on_success(self, hook: Hook) -> Event:
         """Call `hook` after the task ends with exit code 0."""
-        return self._hook("on_success", self.success_hooks, hook)
+        return self._hook("on_success", "success_hooks", hook)
 
     def on_failure(self, hook: Hook) -> Event:
         """Call `hook` after the task fails (non-zero exit, exception, signal)."""
-        return self._hook("on_failure", self.failure_hooks, hook)
+        return self._hook("on_failure", "failure_hooks", hook)
 
     # Laravel's names for hooks that receive the output. Any hook may already ask for
     # `output` by naming the parameter; these call `hook(output)` whatever its name.
     def then_with_output(self, hook: Callable[[str], Any]) -> Event:
         """Call `hook(output)` after the task ends, whatever its result."""
-        return self._hook("then_with_output", self.after_hooks,
+        return self._hook("then_with_output", "after_hooks",
                           self._with_output("then_with_output", hook))
 
     def on_success_with_output(self, hook: Callable[[str], Any]) -> Event:
         """Call `hook(output)` after the task ends with exit code 0."""
-        return self._hook("on_success_with_output", self.success_hooks,
+        return self._hook("on_success_with_output", "success_hooks",
                           self._with_output("on_success_with_output", hook))
 
     def on_failure_with_output(self, hook: Callable[[str], Any]) -> Event:
         """Call `hook(output)` after the task fails."""
-        return self._hook("on_failure_with_output", self.failure_hooks,
+        return self._hook("on_failure_with_output", "failure_hooks",
                           self._with_output("on_failure_with_output", hook))
 
     def _with_output(self, method: str, hook: Callable[[str], Any]) -> Hook:
@@ -242,14 +247,14 @@ class Event(ManagesFrequencies):
         with_output.__qualname__ = getattr(hook, "__qualname__", repr(hook))
         return with_output
 
-    def _hook(self, method: str, hooks: list[Hook], hook: Hook) -> Event:
+    def _hook(self, method: str, hooks: str, hook: Hook) -> Event:
         if not callable(hook):
             self._invalid(method, hook, "expected a callable")
         try:
             accepted_parameters(hook)
         except ValueError as error:
             self._invalid(method, hook, str(error))
-        hooks.append(hook)
+        setattr(self, hooks, (*getattr(self, hooks), hook))
         return self
 
     # -- run options ----------------------------------------------------------------------
@@ -365,7 +370,7 @@ class Event(ManagesFrequencies):
         problem = validate_url(url) if isinstance(url, str) else "expected a URL"
         if problem:
             self._invalid(method, url, problem)
-        self.pings[moment].append((self._condition(method, condition), url))
+        self.pings = (*self.pings, (moment, self._condition(method, condition), url))
         return self
 
     def timeout(self, seconds: float) -> Event:

@@ -290,7 +290,9 @@ def _send_mail(event: Event, settings: Settings, outcome: RunOutcome) -> None:
 
 
 def _ping(event: Event, moment: str, outcome: RunOutcome) -> None:
-    for condition, url in event.pings[moment]:
+    for ping_moment, condition, url in event.pings:
+        if ping_moment != moment:
+            continue
         try:
             wanted = condition() if callable(condition) else condition
         except Exception as error:

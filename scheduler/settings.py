@@ -8,7 +8,6 @@ what the project ships.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -61,7 +60,7 @@ class Settings:
             storage=storage,
             cache_url=values.get("SCHEDULER_CACHE_URL") or None,
             prefix=values.get("SCHEDULER_PREFIX", ""),
-            host=values.get("SCHEDULER_HOST") or socket.gethostname(),
+            host=values.get("SCHEDULER_HOST") or os.uname().nodename,
             values=values,
         )
 

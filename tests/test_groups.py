@@ -132,10 +132,10 @@ def test_group_hooks_and_conditions_go_to_every_event() -> None:
         group.job(task)
         group.exec("true").on_failure(other)
     for event in s.events:
-        assert event.before_hooks == [hook] and len(event.success_hooks) == 1
-        assert event.conditions == [(False, True)]
-    assert s.events[0].failure_hooks == [hook]
-    assert s.events[1].failure_hooks == [hook, other]
+        assert event.before_hooks == (hook,) and len(event.success_hooks) == 1
+        assert event.conditions == ((False, True),)
+    assert s.events[0].failure_hooks == (hook,)
+    assert s.events[1].failure_hooks == (hook, other)
 
 
 def test_a_template_is_never_changed_by_a_later_call() -> None:

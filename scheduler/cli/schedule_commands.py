@@ -16,7 +16,6 @@ from scheduler.cli.catalog import command_names
 from scheduler.event import Event
 from scheduler.execution import run_event
 from scheduler.kernel import KernelError, load_schedule
-from scheduler.listing import relative, running_holders, summarize
 from scheduler.mutex import MutexUnavailable, backend_for
 from scheduler.pause import pause, paused_message, paused_since, resume
 from scheduler.runner import INTERRUPT_FLAG, Tick, format_stamp, run_line
@@ -85,6 +84,7 @@ def schedule_list(
     A paused schedule is said in a line before the table (on stderr with --json, where
     each task's "paused" says whether the pause holds it back).
     """
+    from scheduler.listing import relative, running_holders, summarize  # list only
     settings = current()
     now = _instant(at, settings)
     try:

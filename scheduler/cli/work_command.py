@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from scheduler.settings import current
-from scheduler.worker import Worker, tick_launcher
 
 
 def schedule_work(
@@ -34,6 +33,8 @@ def schedule_work(
     seconds for the running ones and exits 0; a second signal stops them now.
     Under systemd, use KillMode=mixed and a TimeoutStopSec above the grace.
     """
+    from scheduler.worker import Worker, tick_launcher  # schedule:work only
+
     settings = current()
     worker = Worker(tick_launcher(settings.root / "artisan"), interval=interval_seconds,
                     grace=grace, echo=typer.echo, zone=settings.timezone)
