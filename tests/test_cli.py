@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, Project, clean_environment
 
 KERNEL = """
@@ -205,3 +207,20 @@ def schedule_tasks():
 """)
     empty = project.artisan("schedule:list", "--environment", "local")
     assert empty.stdout.strip() == "No scheduled tasks run in the 'local' environment."
+
+
+def test_the_readme_crontab_line_works_in_crons_bare_environment(tmp_path: Path) -> None:
+    if not (REPO / ".venv" / "bin" / "python").exists():
+        pytest.skip("needs the project's own .venv (make install)")
+    storage = tmp_path / "storage"
+    # What cron gives a job: a minimal environment, /bin/sh, and a PATH whose python3
+    # does not have the scheduler's dependencies; ./artisan must find the project's.
+    line = (f"cd {REPO} && ./artisan schedule:run --at 2026-11-30T09:00:00Z "
+            f">> {tmp_path}/cron.log 2>&1")
+    env = {"HOME": str(tmp_path), "LOGNAME": "root", "SHELL": "/bin/sh",
+           "PATH": "/usr/bin:/bin", "APP_TIMEZONE": "UTC", "SCHEDULER_STORAGE": str(storage)}
+    result = subprocess.run(["/bin/sh", "-c", line], env=env, timeout=120)
+    log = (tmp_path / "cron.log").read_text()
+    assert result.returncode == 0, log
+    assert "Running heartbeat" in log and "Running inspire" in log
+    assert (storage / "heartbeat").exists()
