@@ -29,15 +29,15 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
-
-from filelock import FileLock
-from filelock import Timeout as FileLockTimeout
 
 from scheduler import process
 from scheduler.settings import Settings
 from scheduler.zones import UTC
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 # A Redis overlap lock is a lease: renewed while the run lives, so a dead server's lock
 # lapses within one lease instead of blocking the event for a day.
@@ -214,6 +214,10 @@ class FileMutexBackend(MutexBackend):
         return self.folder / f"{self.namespace}-{key}"
 
     def _guard(self, key: str) -> FileLock:
+        # Imported here, not at the top: filelock hooks every fork of the process
+        # (some milliseconds each), which ticks without overlap locks need not pay.
+        from filelock import FileLock
+
         return FileLock(f"{self._base(key)}.guard", timeout=30, mode=0o600)
 
     def _holder_path(self, key: str, token: str) -> Path:
@@ -233,7 +237,7 @@ class FileMutexBackend(MutexBackend):
                 descriptor = _lock_file(self._holder_path(key, me.token))
                 _write_atomically(self._state_path(key), me.to_json())
                 return Acquired(FileHeld(self, key, me, descriptor), stale=current)
-        except FileLockTimeout:
+        except TimeoutError:  # filelock's Timeout is a TimeoutError
             raise MutexUnavailable(f"the mutex guard for {key} in {self.folder} stayed locked "
                                    f"for 30 seconds") from None
 
@@ -262,7 +266,7 @@ class FileMutexBackend(MutexBackend):
                     current = None
                 if current is not None and current.token == token:
                     state.unlink()
-        except FileLockTimeout:
+        except TimeoutError:
             pass  # the state file then names a dead holder, which readers ignore
 
     def claim(self, key: str, scheduled: datetime) -> bool:

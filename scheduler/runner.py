@@ -42,6 +42,9 @@ LINE_WIDTH = 79
 NOTHING_DUE = "No scheduled tasks are ready to run."
 # The flag `schedule:interrupt` raises, until the end of the minute.
 INTERRUPT_FLAG = "interrupt"
+# How early a repeating event's run is forked before its instant (a fork of the tick
+# takes a few milliseconds; the child then waits for the instant itself).
+REPEAT_LEAD_SECONDS = 0.05
 
 Echo = Callable[[str], None]
 
@@ -156,7 +159,7 @@ class Tick:
                 runs: list[int] = []
                 loop = SubMinuteLoop(events, minute_start,
                                      lambda event, at: self._start_repeat(event, at, runs),
-                                     self._interrupted)
+                                     self._interrupted, lead=REPEAT_LEAD_SECONDS)
                 if not loop.run():
                     self.echo("Sub-minute loop interrupted (schedule:interrupt).")
                 for run in runs:
@@ -169,6 +172,9 @@ class Tick:
         return pid
 
     def _start_repeat(self, event: Event, at: float, runs: list[int]) -> None:
+        """Fork the run of `event` for the instant `at`, a moment away (the loop calls
+        this REPEAT_LEAD_SECONDS early): the child waits for the instant itself, so the
+        cost of forking does not make the run late. Filters are asked here, each time."""
         if is_down(self.settings) and not event.runs_in_maintenance:
             return
         if not event.runs_when_paused and self._paused_now():
@@ -181,6 +187,7 @@ class Tick:
             code = 1
             try:
                 self.failed = False
+                time.sleep(max(0.0, at - time.time()))
                 scheduled = datetime.fromtimestamp(at, UTC)
                 self._report(run_event(event, self.settings, scheduled=scheduled,
                                        mutexes=self.mutexes))

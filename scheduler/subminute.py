@@ -30,14 +30,17 @@ class SubMinuteLoop:
     """Starts each repeating event at each of its offsets in one minute.
 
     `minute_start` is the real minute's start (epoch seconds); `start_run(event, at)`
-    starts one run for the offset instant `at` and must not block; `interrupted()` is
-    checked at least every INTERRUPT_CHECK_SECONDS. The clock is injectable.
+    starts one run for the offset instant `at` and must not block; it is called `lead`
+    seconds early, so that a run can be prepared (its process forked) before its
+    instant and begin right on it. `interrupted()` is checked at least every
+    INTERRUPT_CHECK_SECONDS. The clock is injectable.
     """
 
     events: list[Event]
     minute_start: float
     start_run: Callable[[Event, float], None]
     interrupted: Callable[[], bool] = lambda: False
+    lead: float = 0.0
     now: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     started: list[tuple[float, Event]] = field(default_factory=list)
@@ -54,7 +57,7 @@ class SubMinuteLoop:
         """Run the minute's offsets; False if it was interrupted."""
         for offset, events in self.schedule():
             target = self.minute_start + offset
-            if not self._wait_until(target):
+            if not self._wait_until(target - self.lead):
                 return False
             lateness = self.now() - target
             for event in events:

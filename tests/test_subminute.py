@@ -137,3 +137,15 @@ def test_sub_minute_runs_start_on_time_whatever_the_foreground_does(project: Pro
     assert 58 not in [round(o) for o in offsets["two"]]
     assert ended - minute_start < 59.5
     assert "Running slow" in output
+
+
+def test_runs_are_started_the_lead_time_early_for_their_own_instant() -> None:
+    s = Schedule()
+    clock = FakeClock(1_000_000.0)
+    calls: list[tuple[float, float]] = []
+    loop = SubMinuteLoop([s.job(task).every(30)], 1_000_000.0,
+                         lambda event, at: calls.append((clock.time, at)),
+                         lead=0.05, now=clock.now, sleep=clock.sleep)
+    loop.run()
+    assert [(round(called - 1_000_000, 2), at - 1_000_000) for called, at in calls] == [
+        (0.0, 0.0), (29.95, 30.0)]
