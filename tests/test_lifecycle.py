@@ -3,35 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from tests.conftest import Project
+from tests.kernels import RECORDING_KERNEL as HEADER
+from tests.kernels import ran, wait_for
 from tests.servers import MailServer
-
-HEADER = """
-import os, signal, sys, time
-from scheduler import schedule
-from scheduler.settings import current
-
-def record(word):
-    folder = current().storage
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "ran.txt", "a") as handle:
-        handle.write(word + "\\n")
-"""
-
-
-def ran(project: Project) -> list[str]:
-    path = project.storage / "ran.txt"
-    return path.read_text().split() if path.exists() else []
-
-
-def wait_for(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
 
 
 def run_log(project: Project) -> list[dict[str, object]]:

@@ -8,7 +8,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from scheduler import Schedule
 from scheduler.mutex import Acquired, Blocked, FileMutexBackend
 from tests.conftest import Project
+from tests.kernels import wait_for
 
 UTC = timezone.utc
 
@@ -52,14 +52,6 @@ def start_tick(project: Project, *args: str, env: dict[str, str] | None = None
         [sys.executable, str(project.root / "artisan"), "schedule:run", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**project.env, **(env or {})}, cwd=project.root)
-
-
-def wait_for(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.02)
 
 
 def test_two_concurrent_ticks_of_one_minute_run_the_task_once(project: Project) -> None:

@@ -5,24 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import Project
-
-KERNEL_HEADER = """
-import os, signal, sys, time
-from pathlib import Path
-from scheduler import maintenance_mode, schedule
-from scheduler.settings import current
-
-def record(word):
-    folder = current().storage
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "ran.txt", "a") as handle:
-        handle.write(word + "\\n")
-"""
-
-
-def ran(project: Project) -> list[str]:
-    path = project.storage / "ran.txt"
-    return path.read_text().split() if path.exists() else []
+from tests.kernels import RECORDING_KERNEL as KERNEL_HEADER
+from tests.kernels import ran
 
 
 def test_a_due_job_runs_in_a_child_and_the_tick_reports_it(project: Project) -> None:

@@ -13,8 +13,13 @@ from scheduler.cli.catalog import command_summaries
 from scheduler.cli.registry import discover, registered
 
 
-def build_app(commands_package: str) -> typer.Typer:
-    """The typer application with every command registered."""
+def build_app(commands_package: str, only: str | None = None) -> tuple[typer.Typer, list[str]]:
+    """The typer application, and the names of all the commands it knows.
+
+    With `only` naming a command, the application holds just that one: typer reads the
+    signature of every command it holds each time artisan starts, and a tick, which
+    runs every minute, needs only its own.
+    """
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                       help="Artisan: run and inspect the application's scheduled tasks.")
     app.command("list", help="List every artisan command.")(list_commands)
@@ -26,7 +31,16 @@ def build_app(commands_package: str) -> typer.Typer:
         print(f"Warning: {warning}", file=sys.stderr)
     for command in registered().values():
         app.command(command.name, help=command.help)(command.function)
-    return app
+    names = [str(info.name) for info in app.registered_commands]
+    if only in names and only != "list":  # `list` describes them all
+        app.registered_commands = [info for info in app.registered_commands
+                                   if info.name == only]
+        app.callback()(_artisan)  # a group still: `artisan <command>` keeps its shape
+    return app, names
+
+
+def _artisan() -> None:
+    """Artisan: run and inspect the application's scheduled tasks."""
 
 
 def list_commands(context: typer.Context) -> None:
@@ -56,4 +70,5 @@ def run(root: str) -> None:
         sys.path.insert(0, str(settings.root))
     if len(sys.argv) < 2:
         sys.argv.append("list")
-    build_app(settings.commands_package)(prog_name="artisan")
+    app, names = build_app(settings.commands_package, only=sys.argv[1])
+    app(prog_name="artisan", obj=names)

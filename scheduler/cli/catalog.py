@@ -18,6 +18,9 @@ def command_summaries(context: typer.Context) -> dict[str, str]:
 
 
 def command_names(context: typer.Context) -> list[str]:
-    """Every command's name."""
+    """Every command's name: artisan passes them all as the context's `obj`, since the
+    application it runs may hold only the command that was asked for."""
     root = context.find_root()
+    if isinstance(root.obj, list):
+        return [str(name) for name in root.obj]
     return list(root.command.list_commands(root))  # type: ignore[attr-defined]
