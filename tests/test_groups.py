@@ -13,7 +13,8 @@ from scheduler.cron import ZoneMinute
 from scheduler.groups import Group, GroupTemplate, shared_method_names
 from scheduler.zones import zone_label
 from tests.conftest import Project
-from tests.test_tick import KERNEL_HEADER, ran
+from tests.kernels import RECORDING_KERNEL as KERNEL_HEADER
+from tests.kernels import ran
 
 UTC = timezone.utc
 

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from tests.conftest import Project
-from tests.test_tick import KERNEL_HEADER, ran
+from tests.kernels import RECORDING_KERNEL as KERNEL_HEADER
+from tests.kernels import ran
 
 KERNEL = KERNEL_HEADER + """
 def work(word):

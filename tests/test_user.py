@@ -17,7 +17,7 @@ from scheduler import Schedule
 from scheduler.execution import run_event
 from scheduler.settings import Settings
 from tests.conftest import Project
-from tests.test_tick import KERNEL_HEADER
+from tests.kernels import RECORDING_KERNEL as KERNEL_HEADER
 
 USER = "scheduler-test-user"
 
