@@ -24,7 +24,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.measure import ProcessCost, percentile, process_cost
+from benchmarks.measure import ProcessCost, percentile, process_costs
 from benchmarks.projects import kernel_source, make_project
 
 AT = "2026-03-08T07:00:00Z"
@@ -43,16 +43,14 @@ def environment(root: Path) -> dict[str, str]:
 
 
 def dry_runs() -> list[tuple[str, ProcessCost]]:
-    rows = []
-    floor_env = environment(Path(tempfile.gettempdir()))
-    rows.append(("floor: python -c '" + FLOOR + "'",
-                 process_cost([sys.executable, "-c", FLOOR], floor_env)))
+    labels = ["floor: python -c '" + FLOOR + "'"]
+    commands = [([sys.executable, "-c", FLOOR], environment(Path(tempfile.gettempdir())))]
     for events in (100, 1000, 10000):
         root = make_project(events)
-        argv = [sys.executable, str(root / "artisan"), "schedule:run", "--dry-run", "--at", AT]
-        rows.append((f"schedule:run --dry-run, {events:,} events",
-                     process_cost(argv, environment(root))))
-    return rows
+        labels.append(f"schedule:run --dry-run, {events:,} events")
+        commands.append(([sys.executable, str(root / "artisan"), "schedule:run", "--dry-run",
+                          "--at", AT], environment(root)))
+    return list(zip(labels, process_costs(commands), strict=True))
 
 
 def evaluation(events: int = 10000, runs: int = 15) -> tuple[float, float]:

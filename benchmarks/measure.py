@@ -32,12 +32,22 @@ def run_once(argv: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def process_cost(argv: Sequence[str], env: dict[str, str], runs: int = 7) -> ProcessCost:
-    """The median over `runs` runs, after one warm-up run (file caches, .pyc files)."""
-    run_once(argv, env)
-    samples = [run_once(argv, env) for _ in range(runs)]
-    return ProcessCost(statistics.median(wall for wall, _ in samples),
-                       statistics.median(peak for _, peak in samples))
+def process_costs(commands: Sequence[tuple[Sequence[str], dict[str, str]]],
+                  runs: int = 9) -> list[ProcessCost]:
+    """The median cost of each command over `runs` rounds, after a warm-up round.
+
+    The commands take turns, one run each per round, so that a machine that speeds up
+    or slows down during the measurement (a shared one does) affects them alike, and
+    their ratios hold.
+    """
+    for argv, env in commands:
+        run_once(argv, env)  # warm-up: file caches, bytecode
+    samples: list[list[tuple[float, float]]] = [[] for _ in commands]
+    for _ in range(runs):
+        for (argv, env), taken in zip(commands, samples, strict=True):
+            taken.append(run_once(argv, env))
+    return [ProcessCost(statistics.median(wall for wall, _ in taken),
+                        statistics.median(peak for _, peak in taken)) for taken in samples]
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

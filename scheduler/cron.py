@@ -20,9 +20,9 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
+from typing import NamedTuple
 
 MINUTE = timedelta(minutes=1)
 UTC = timezone.utc
@@ -49,8 +49,7 @@ class CronError(ValueError):
     """A cron expression that cannot be parsed or can never fire."""
 
 
-@dataclass(frozen=True)
-class ZoneMinute:
+class ZoneMinute(NamedTuple):
     """One real minute as the wall clocks of one time zone show it.
 
     `wall` is the naive local time; `repeated` is true in the second pass of a repeated
@@ -76,8 +75,7 @@ class ZoneMinute:
         return cls(local.replace(tzinfo=None), bool(local.fold), skipped_from)
 
 
-@dataclass(frozen=True)
-class CronExpression:
+class CronExpression(NamedTuple):
     """A parsed cron expression: the set of values each field allows."""
 
     text: str

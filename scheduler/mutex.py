@@ -20,16 +20,14 @@ import contextlib
 import fcntl
 import json
 import os
-import socket
 import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from scheduler import process
@@ -50,8 +48,7 @@ class MutexUnavailable(Exception):
     """The mutex store cannot be reached; the message names it and says why."""
 
 
-@dataclass(frozen=True)
-class Holder:
+class Holder(NamedTuple):
     """Who holds an overlap lock: enough for a person to find the process."""
 
     token: str
@@ -61,10 +58,10 @@ class Holder:
 
     @classmethod
     def me(cls) -> Holder:
-        return cls(uuid.uuid4().hex, os.getpid(), socket.gethostname(), datetime.now(UTC))
+        return cls(uuid.uuid4().hex, os.getpid(), os.uname().nodename, datetime.now(UTC))
 
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "started": self.started.isoformat()})
+        return json.dumps({**self._asdict(), "started": self.started.isoformat()})
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Holder:
@@ -99,16 +96,14 @@ class HeldLock:
         supervisor that shares it carries on holding it."""
 
 
-@dataclass(frozen=True)
-class Acquired:
+class Acquired(NamedTuple):
     """The lock is ours; `stale` is the expired holder it overrode, if any."""
 
     lock: HeldLock
     stale: Holder | None = None
 
 
-@dataclass(frozen=True)
-class Blocked:
+class Blocked(NamedTuple):
     """Another run holds the lock and has not expired."""
 
     holder: Holder
@@ -278,7 +273,7 @@ class FileMutexBackend(MutexBackend):
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return False
-        os.write(descriptor, f"{socket.gethostname()} {os.getpid()}\n".encode())
+        os.write(descriptor, f"{os.uname().nodename} {os.getpid()}\n".encode())
         os.close(descriptor)
         self._forget_old_claims(scheduled)
         return True
@@ -466,7 +461,7 @@ class RedisMutexBackend(MutexBackend):
 
     def claim(self, key: str, scheduled: datetime) -> bool:
         name = self._key("server", claim_key(key, scheduled))
-        owner = f"{socket.gethostname()} {os.getpid()}"
+        owner = f"{os.uname().nodename} {os.getpid()}"
         ttl = int(CLAIM_TTL.total_seconds())
         return bool(self._call("claim", self.client.set, name, owner, nx=True, ex=ttl))
 

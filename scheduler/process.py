@@ -22,16 +22,14 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from scheduler.settings import Settings
 from scheduler.tasks import CommandTask, JobTask, ShellTask, Task
 
 
-@dataclass(frozen=True)
-class ExitStatus:
+class ExitStatus(NamedTuple):
     """How a child ended: its exit code, or the signal that killed it."""
 
     code: int
@@ -77,8 +75,7 @@ class CannotSwitchUser(OSError):
     """The task asks for a user this process cannot run it as."""
 
 
-@dataclass(frozen=True)
-class RunAs:
+class RunAs(NamedTuple):
     """A system user to run a task as: ids, supplementary groups and environment."""
 
     name: str
@@ -150,7 +147,7 @@ class ForkedJob:
     """A Python callable running in a forked child."""
 
     def __init__(self, function: Callable[..., Any], args: tuple[Any, ...],
-                 kwargs: dict[str, Any], output: BinaryIO, run_as: RunAs | None = None) -> None:
+                 kwargs: Mapping[str, Any], output: BinaryIO, run_as: RunAs | None = None) -> None:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # or the child would write the tick's buffered text again
         pid = os.fork()
@@ -184,7 +181,7 @@ def _exits_within(pid: int, timeout: float) -> bool:
 
 
 def _run_in_child(function: Callable[..., Any], args: tuple[Any, ...],
-                  kwargs: dict[str, Any], output: BinaryIO,
+                  kwargs: Mapping[str, Any], output: BinaryIO,
                   run_as: RunAs | None) -> None:  # pragma: no cover
     code = 1
     try:

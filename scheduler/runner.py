@@ -34,7 +34,6 @@ from scheduler.mutex import (
 from scheduler.pause import paused_message, paused_since
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings
-from scheduler.subminute import SubMinuteLoop
 from scheduler.tasks import CommandTask
 from scheduler.zones import UTC
 
@@ -149,6 +148,8 @@ class Tick:
         tasks of this tick are doing; each run is a child of it, so a slow run never
         delays the next offset.
         """
+        from scheduler.subminute import SubMinuteLoop  # only ticks with such events
+
         minute_start = float(int(time.time()) // 60 * 60)
         _flush()
         pid = os.fork()

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
+from typing import NamedTuple
 
 from scheduler.zones import local_zone, zone_named
 
 ROOT_VARIABLE = "SCHEDULER_ROOT"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Everything the scheduler reads from its environment, resolved once."""
 
     root: Path

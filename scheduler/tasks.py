@@ -7,19 +7,21 @@ display name; how it is started in a child process is `process.py`'s business.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class JobTask:
+class JobTask(NamedTuple):
     """A Python callable, run in a forked child of the tick."""
 
     function: Callable[..., Any]
     args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    kind = "job"
+    kwargs: Mapping[str, Any] = MappingProxyType({})
+
+    @property
+    def kind(self) -> str:
+        return "job"
 
     @property
     def identity(self) -> str:
@@ -41,13 +43,15 @@ class JobTask:
         return self.identity
 
 
-@dataclass(frozen=True)
-class CommandTask:
+class CommandTask(NamedTuple):
     """An artisan command, run as `artisan <name> <args...>` without a shell."""
 
     name: str
     args: tuple[str, ...] = ()
-    kind = "command"
+
+    @property
+    def kind(self) -> str:
+        return "command"
 
     @property
     def identity(self) -> str:
@@ -58,12 +62,14 @@ class CommandTask:
         return shlex.join([self.name, *self.args])
 
 
-@dataclass(frozen=True)
-class ShellTask:
+class ShellTask(NamedTuple):
     """A shell line, run as `/bin/sh -c <line>` exactly as the user wrote it."""
 
     line: str
-    kind = "exec"
+
+    @property
+    def kind(self) -> str:
+        return "exec"
 
     @property
     def identity(self) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, time
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class TimeWindow:
+class TimeWindow(NamedTuple):
     """A daily window of wall-clock time, both ends included; it may wrap past midnight.
 
     `inside=False` inverts it (`unless_between`). Checked against the wall time an

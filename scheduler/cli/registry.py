@@ -13,15 +13,13 @@ import re
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 NAME = re.compile(r"^[a-z][a-z0-9_-]*(?::[a-z0-9_-]+)*$")
 
 
-@dataclass(frozen=True)
-class AppCommand:
+class AppCommand(NamedTuple):
     name: str
     function: Callable[..., Any]
     help: str | None
