@@ -16,7 +16,6 @@ returned `RunOutcome`, so one broken task never stops the others.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 import traceback
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from scheduler import process, runlog
-from scheduler import settings as settings_module
 from scheduler.event import Event
 from scheduler.hooks import call_hook
 from scheduler.mutex import Blocked, HeldLock, MutexBackend, MutexUnavailable, backend_for
@@ -114,7 +112,7 @@ def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = 
     `allow_background` false a background event runs in the foreground too.
     """
     outcome = RunOutcome(event, started=datetime.now(UTC))
-    lock = _take_mutexes(event, scheduled or outcome.started, mutexes, outcome)
+    lock = _take_mutexes(event, settings, scheduled or outcome.started, mutexes, outcome)
     if outcome.skipped or outcome.not_run:
         return outcome
     if event.background and allow_background:
@@ -141,21 +139,20 @@ def _hand_to_supervisor(event: Event, settings: Settings, lock: HeldLock | None,
     The supervisor is a grandchild in a session of its own, so it outlives the tick and
     no terminal or cron signal reaches it; it inherits the held lock.
     """
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
     clock = time.monotonic()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the intermediate child and the supervisor
-        try:
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            _detach_standard_streams()
-            outcome.background = True
-            _run_and_finish(event, settings, lock, outcome)
-        finally:
-            os._exit(0 if outcome.succeeded else 1)
-    os.waitpid(pid, 0)  # the intermediate child exits at once
+
+    def supervise() -> int:  # pragma: no cover - runs in the supervisor
+        _detach_standard_streams()
+        outcome.background = True
+        _run_and_finish(event, settings, lock, outcome)
+        return 0 if outcome.succeeded else 1
+
+    def detach() -> int:  # pragma: no cover - runs in the intermediate child
+        os.setsid()
+        process.fork_child(supervise)
+        return 0
+
+    os.waitpid(process.fork_child(detach), 0)  # the intermediate child exits at once
     if lock is not None:
         lock.abandon()  # the supervisor holds it now
     outcome.background = True
@@ -169,14 +166,14 @@ def _detach_standard_streams() -> None:  # pragma: no cover - runs in the superv
     os.close(null)
 
 
-def _take_mutexes(event: Event, scheduled: datetime,
+def _take_mutexes(event: Event, settings: Settings, scheduled: datetime,
                   mutexes: Callable[[], MutexBackend] | None,
                   outcome: RunOutcome) -> HeldLock | None:
     """Claim the one-server slot and take the overlap lock that `event` asks for."""
     if not needs_mutex(event):
         return None
     try:
-        backend = mutexes() if mutexes is not None else backend_for(settings_module.current())
+        backend = mutexes() if mutexes is not None else backend_for(settings)
         if event.one_server and not backend.claim(event.mutex_key, scheduled):
             outcome.skipped = "already ran on another server"
             return None

@@ -143,13 +143,34 @@ def stop(child: Child, grace: float = STOP_GRACE) -> ExitStatus:
     raise AssertionError("unreachable: a wait without timeout returns a status")
 
 
+def flush_standard_streams() -> None:
+    """Flush Python's buffered stdout and stderr, so that a child forked next does not
+    print them a second time."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+
+
+def fork_child(body: Callable[[], int]) -> int:
+    """Fork a child that runs `body` and exits with the code it returns (1 if it
+    raises); return the child's pid at once, without waiting for it."""
+    flush_standard_streams()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child, which never returns
+        code = 1
+        try:
+            code = body()
+        finally:
+            flush_standard_streams()
+            os._exit(code)
+    return pid
+
+
 class ForkedJob:
     """A Python callable running in a forked child."""
 
     def __init__(self, function: Callable[..., Any], args: tuple[Any, ...],
                  kwargs: Mapping[str, Any], output: BinaryIO, run_as: RunAs | None = None) -> None:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()  # or the child would write the tick's buffered text again
+        flush_standard_streams()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             _run_in_child(function, args, kwargs, output, run_as)

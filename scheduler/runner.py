@@ -15,7 +15,6 @@ before starting each run, so a pause raised mid-minute holds back the rest of it
 from __future__ import annotations
 
 import os
-import sys
 import time
 import traceback
 from collections.abc import Callable, Collection
@@ -32,6 +31,7 @@ from scheduler.mutex import (
     namespace,
 )
 from scheduler.pause import paused_message, paused_since
+from scheduler.process import fork_child
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings
 from scheduler.tasks import CommandTask
@@ -151,26 +151,21 @@ class Tick:
         from scheduler.subminute import SubMinuteLoop  # only ticks with such events
 
         minute_start = float(int(time.time()) // 60 * 60)
-        _flush()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the loop process
-            code = 1
-            try:
-                self.failed = False
-                runs: list[int] = []
-                loop = SubMinuteLoop(events, minute_start,
-                                     lambda event, at: self._start_repeat(event, at, runs),
-                                     self._interrupted, lead=REPEAT_LEAD_SECONDS)
-                if not loop.run():
-                    self.echo("Sub-minute loop interrupted (schedule:interrupt).")
-                for run in runs:
-                    _, status = os.waitpid(run, 0)
-                    self.failed |= os.waitstatus_to_exitcode(status) != 0
-                code = 1 if self.failed else 0
-            finally:
-                _flush()
-                os._exit(code)
-        return pid
+
+        def loop_process() -> int:  # pragma: no cover - runs in the forked loop process
+            self.failed = False
+            runs: list[int] = []
+            loop = SubMinuteLoop(events, minute_start,
+                                 lambda event, at: self._start_repeat(event, at, runs),
+                                 self._interrupted, lead=REPEAT_LEAD_SECONDS)
+            if not loop.run():
+                self.echo("Sub-minute loop interrupted (schedule:interrupt).")
+            for run in runs:
+                _, status = os.waitpid(run, 0)
+                self.failed |= os.waitstatus_to_exitcode(status) != 0
+            return 1 if self.failed else 0
+
+        return fork_child(loop_process)
 
     def _start_repeat(self, event: Event, at: float, runs: list[int]) -> None:
         """Fork the run of `event` for the instant `at`, a moment away (the loop calls
@@ -182,21 +177,16 @@ class Tick:
             return
         if not self._conditions_pass(event):
             return
-        _flush()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - one run of a repeating event
-            code = 1
-            try:
-                self.failed = False
-                time.sleep(max(0.0, at - time.time()))
-                scheduled = datetime.fromtimestamp(at, UTC)
-                self._report(run_event(event, self.settings, scheduled=scheduled,
-                                       mutexes=self.mutexes))
-                code = 1 if self.failed else 0
-            finally:
-                _flush()
-                os._exit(code)
-        runs.append(pid)
+
+        def one_run() -> int:  # pragma: no cover - runs in the forked child
+            self.failed = False
+            time.sleep(max(0.0, at - time.time()))
+            self._report(run_event(event, self.settings,
+                                   scheduled=datetime.fromtimestamp(at, UTC),
+                                   mutexes=self.mutexes))
+            return 1 if self.failed else 0
+
+        runs.append(fork_child(one_run))
 
     def _paused_now(self) -> bool:
         """Whether a pause holds back the sub-minute loop's next run (said once)."""
@@ -256,12 +246,6 @@ class Tick:
 
     def _stamp(self, moment: datetime) -> str:
         return format_stamp(moment, self.settings.timezone)
-
-
-def _flush() -> None:
-    """Flush our buffered output, so that a forked child does not print it again."""
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
 
 
 def format_stamp(moment: datetime, zone: tzinfo) -> str:
