@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -28,6 +30,16 @@ AtOption = Annotated[str | None, typer.Option(
     "--at", metavar="INSTANT",
     help="Act as if the clock read this ISO-8601 instant (e.g. 2026-03-08T07:00:00Z); "
          "without an offset it is read in APP_TIMEZONE.")]
+
+
+@contextmanager
+def _store_errors_end_the_command() -> Iterator[None]:
+    """A mutex store that cannot be reached ends the command: its message, exit 1."""
+    try:
+        yield
+    except MutexUnavailable as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
 
 
 def _load(settings: Settings) -> Schedule:
@@ -136,11 +148,8 @@ def schedule_clear_cache() -> None:
     schedule = _load(settings)
     events = {event.mutex_key: event for event in schedule.events
               if event.overlap_expiration is not None}
-    try:
+    with _store_errors_end_the_command():
         removed = backend_for(settings).clear(events)
-    except MutexUnavailable as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
     if not removed:
         typer.echo("No mutexes were found.")
     for key in removed:
@@ -153,11 +162,8 @@ def schedule_interrupt() -> None:
     settings = current()
     now = clock.now()
     until = floor_minute(now) + timedelta(minutes=1)
-    try:
+    with _store_errors_end_the_command():
         backend_for(settings).set_flag(INTERRUPT_FLAG, now.isoformat(), expires=until)
-    except MutexUnavailable as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
     typer.echo("Broadcasting schedule interrupt signal.")
 
 
@@ -165,11 +171,8 @@ def schedule_pause() -> None:
     """Pause the schedule on every server sharing it, until `schedule:resume`: ticks run
     only the tasks marked even_when_paused()."""
     settings = current()
-    try:
+    with _store_errors_end_the_command():
         already = pause(backend_for(settings), clock.now())
-    except MutexUnavailable as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
     if already is not None:
         typer.echo(paused_message(already, settings.timezone))
         return
@@ -180,11 +183,8 @@ def schedule_pause() -> None:
 def schedule_resume() -> None:
     """Resume a schedule paused by `schedule:pause`."""
     settings = current()
-    try:
+    with _store_errors_end_the_command():
         was_paused = resume(backend_for(settings))
-    except MutexUnavailable as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
     typer.echo("The schedule is resumed." if was_paused else "The schedule was not paused.")
 
 
