@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ UNSTABLE = [
 ]
 
 
-def _closure():
+def _closure() -> Callable[[], None]:
     def inner() -> None:
         """Defined inside a function."""
     return inner
