@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import hashlib
 import pwd
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, NoReturn
 
 from scheduler.cron import CronError, CronExpression, ZoneMinute, compile_expression
 from scheduler.frequencies import ManagesFrequencies, parse_time
-from scheduler.hooks import accepted_parameters
+from scheduler.hooks import accepted_parameters, call_hook
 from scheduler.tasks import Task
 from scheduler.validation import validate_address, validate_url
 from scheduler.windows import TimeWindow
 from scheduler.zones import UTC, zone_label, zone_named
 
-Condition = bool | Callable[[], Any]
+Condition = bool | Callable[..., Any]
+AttributeValue = str | int | float | bool | None
+# What a `when`/`skip` filter may ask for by parameter name.
+FILTER_PARAMETERS = ("event",)
 Hook = Callable[..., Any]
 EVERY_MINUTE = compile_expression("* * * * *")
 FIELD_POSITIONS = {"minute": 0, "hour": 1, "day": 2, "month": 3, "weekday": 4}
@@ -46,6 +49,7 @@ class Event(ManagesFrequencies):
     zone: tzinfo | None = None
     _name: str | None = None
     _mutex_name: str | Callable[[Event], str] | None = None
+    _attributes: tuple[tuple[str, AttributeValue], ...] = ()
     environment_names: tuple[str, ...] = ()
     runs_in_maintenance = False
     runs_when_paused = False
@@ -108,6 +112,11 @@ class Event(ManagesFrequencies):
             text = f"{self.expression}\0{identity}"
         return f"schedule-{hashlib.sha1(text.encode()).hexdigest()}"
 
+    @property
+    def attributes(self) -> dict[str, AttributeValue]:
+        """The labels set with `with_attributes()` (a copy), e.g. `{"team": "platform"}`."""
+        return dict(self._attributes)
+
     def __repr__(self) -> str:
         return f"<Event {self.expression!r} {self.task.kind} {self.display_name!r}>"
 
@@ -139,6 +148,23 @@ class Event(ManagesFrequencies):
         if not isinstance(text, str) or not text.strip():
             self._invalid("name", text, "expected a non-empty string")
         self._name = text.strip()
+        return self
+
+    def with_attributes(self, attributes: Mapping[str, AttributeValue]) -> Event:
+        """Label the event: `with_attributes({"team": "platform"})`. Merged with labels
+        set before, a later value winning (an event's own over its group's); shown by
+        `schedule:list --json` and passed to whoever is told of its runs."""
+        if not isinstance(attributes, Mapping):
+            self._invalid("with_attributes", attributes, "expected a mapping of names to values")
+        merged = dict(self._attributes)
+        for key, value in attributes.items():
+            if not isinstance(key, str) or not key:
+                self._invalid("with_attributes", key, "attribute names must be non-empty strings")
+            if not isinstance(value, (str, int, float, bool)) and value is not None:
+                self._invalid("with_attributes", value,
+                              f"the value of {key!r} must be a string, number, bool or None")
+            merged[key] = value
+        self._attributes = tuple(merged.items())
         return self
 
     def description(self, text: str) -> Event:
@@ -182,7 +208,9 @@ class Event(ManagesFrequencies):
         return self
 
     def when(self, condition: Condition) -> Event:
-        """Run only when `condition` (a bool, or a callable checked each time) is true."""
+        """Run only when `condition` (a bool, or a callable checked each time) is true.
+
+        A callable may take the event as a parameter named `event`."""
         self.conditions = (*self.conditions, (True, self._condition("when", condition)))
         return self
 
@@ -194,6 +222,11 @@ class Event(ManagesFrequencies):
     def _condition(self, method: str, condition: Condition) -> Condition:
         if not isinstance(condition, bool) and not callable(condition):
             self._invalid(method, condition, "expected a bool or a callable")
+        if callable(condition):
+            try:
+                accepted_parameters(condition, FILTER_PARAMETERS)
+            except ValueError as error:
+                self._invalid(method, condition, str(error))
         return condition
 
     def between(self, start: str, end: str) -> Event:
@@ -439,7 +472,8 @@ class Event(ManagesFrequencies):
     def conditions_pass(self) -> bool:
         """Evaluate the `when`/`skip` conditions (user code: may raise)."""
         for run_when_true, condition in self.conditions:
-            value = condition() if callable(condition) else condition
+            value = (call_hook(condition, {"event": self}, FILTER_PARAMETERS)
+                     if callable(condition) else condition)
             if bool(value) != run_when_true:
                 return False
         return True

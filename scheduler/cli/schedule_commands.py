@@ -178,6 +178,7 @@ def schedule_pause() -> None:
         return
     typer.echo("The schedule is paused: ticks run only the tasks marked even_when_paused() "
                "until `artisan schedule:resume`.")
+    _tell_listeners(settings, "paused")
 
 
 def schedule_resume() -> None:
@@ -186,6 +187,21 @@ def schedule_resume() -> None:
     with _store_errors_end_the_command():
         was_paused = resume(backend_for(settings))
     typer.echo("The schedule is resumed." if was_paused else "The schedule was not paused.")
+    if was_paused:
+        _tell_listeners(settings, "resumed")
+
+
+def _tell_listeners(settings: Settings, task_event: str) -> None:
+    """Tell the kernel's listeners of `task_event` (`paused`, `resumed`); the change is
+    made already, so a kernel that cannot be loaded is only a warning."""
+    try:
+        schedule = load_schedule(settings)
+    except KernelError as error:
+        typer.echo(f"Warning: the {task_event!r} listeners were not told, because the kernel "
+                   f"could not be loaded:\n{error}", err=True)
+        return
+    for problem in schedule.listeners.dispatch(task_event, {}):
+        typer.echo(f"Warning: {problem}", err=True)
 
 
 def schedule_test(
@@ -201,7 +217,7 @@ def schedule_test(
     event = _choose(schedule.events, name)
     stamp = format_stamp(clock.now(), settings.timezone)
     typer.echo(f"{stamp}  Running {event.display_name} now.")
-    outcome = run_event(event, settings, allow_background=False)
+    outcome = run_event(event, settings, allow_background=False, listeners=schedule.listeners)
     if outcome.output:
         typer.echo(outcome.output.rstrip("\n"))
     status = "DONE" if outcome.succeeded else "FAIL"
