@@ -176,6 +176,7 @@ class SharesSettings:
     # -- run options ----------------------------------------------------------------------
     without_overlapping = _Shared(Event.without_overlapping)
     on_one_server = _Shared(Event.on_one_server)
+    mutex_name = _Shared(Event.mutex_name)
     run_in_background = _Shared(Event.run_in_background)
     user = _Shared(Event.user)
     send_output_to = _Shared(Event.send_output_to)
