@@ -91,7 +91,7 @@ class EventSummary:
             "windows": [window.describe() for window in event.windows],
             "conditional": bool(event.conditions),
             "problems": list(self.problems),
-            "attributes": dict(getattr(event, "attributes", {})),
+            "attributes": event.attributes,
             "running": None if self.holder is None else {
                 "pid": self.holder.pid, "host": self.holder.host,
                 "since": self.holder.started.isoformat()},

@@ -264,6 +264,16 @@ def test_list_without_a_terminal_keeps_every_row_whole(project: Project) -> None
 def test_list_json_carries_the_attributes(project: Project) -> None:
     project.kernel(KERNEL)
     assert [row["attributes"] for row in listed(project)] == [{}, {}, {}, {}]
+    project.kernel("""
+from scheduler import schedule
+
+def schedule_tasks():
+    with schedule().with_attributes({"team": "platform", "tier": 1}).group() as platform:
+        platform.exec("true").daily()
+        platform.exec("false").daily().with_attributes({"tier": 2})
+""")
+    assert [row["attributes"] for row in listed(project)] == [
+        {"team": "platform", "tier": 1}, {"team": "platform", "tier": 2}]
 
 
 # -- schedule:test ------------------------------------------------------------------------
