@@ -262,6 +262,8 @@ class Tick:
         status = "DONE" if outcome.succeeded else "FAIL"
         self.echo(run_line(self._stamp(outcome.started), outcome.event.display_name,
                            outcome.duration, status))
+        if outcome.job_id:
+            self.echo(f"    sent as task id {outcome.job_id}")
         if not outcome.task_succeeded:
             reason = outcome.status.describe() if outcome.status else "did not run"
             self.echo(f"    {reason}")
