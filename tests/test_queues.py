@@ -104,3 +104,291 @@ def test_three_servers_dispatch_each_task_once_and_a_celery_worker_runs_it_once(
     finally:
         worker.stop()
     assert sorted(records(done)) == ["alpha", "beta", "gamma"], worker.output()
+
+
+RQ_DISPATCHES = """
+import os
+from redis import Redis
+from rq import Queue
+from scheduler import queues, schedule
+
+def schedule_tasks():
+    url, name = os.environ["RQ_URL"], os.environ["JOBS_QUEUE"]
+    queues.register("reports", queues.rq_queue(url, name))
+    schedule().dispatch("jobs.plain_record", "by-name", queue="reports").on_one_server()
+    by_object = Queue(name, connection=Redis.from_url(url))
+    schedule().dispatch("jobs.plain_record", "by-object", queue=by_object).on_one_server()
+"""
+
+
+@pytest.mark.slow
+def test_three_servers_enqueue_each_rq_job_once_and_an_rq_worker_runs_it_once(
+        project: Project, redis_url: str, queue_name: str, tmp_path: Path) -> None:
+    write_jobs(project.root)
+    project.kernel(RQ_DISPATCHES)
+    rq_url = redis_url.rsplit("/", 1)[0] + "/2"
+    done = tmp_path / "records.txt"
+    env = {**project.env, **jobs_environment(rq_url, queue_name, done),
+           "SCHEDULER_CACHE_URL": redis_url, "RQ_URL": rq_url}
+
+    ticks = concurrent_ticks(project, env, servers=3)
+
+    assert [code for code, _ in ticks] == [0, 0, 0], ticks
+    outputs = "".join(output for _, output in ticks)
+    assert outputs.count("sent as task id") == 2
+    assert outputs.count("already ran on another server") == 4
+    assert redis_message_count(rq_url, f"rq:queue:{queue_name}") == 2
+    worker = rq_burst_worker(project.root, env, rq_url, queue_name, tmp_path / "worker.log")
+    try:
+        assert worker.wait(timeout=60) == 0, worker.output()
+    finally:
+        worker.stop()
+    assert sorted(records(done)) == ["by-name", "by-object"], worker.output()
+
+
+def closed_port() -> int:
+    from tests.redis_support import free_port
+
+    return free_port()
+
+
+BROKER_DOWN = """
+import os
+from scheduler import queues, schedule
+from scheduler.settings import current
+
+def other():
+    (current().storage / "other.txt").write_text("ran")
+
+def schedule_tasks():
+    queues.register("down", queues.rq_queue(os.environ["RQ_DOWN_URL"], "reports"))
+    schedule().dispatch("jobs.record", "lost").name("celery report")
+    schedule().dispatch("jobs.plain_record", "lost", queue="down").name("rq report")
+    schedule().job(other)
+"""
+
+
+def test_a_down_broker_fails_its_event_naming_the_broker_and_the_others_run(
+        project: Project, tmp_path: Path) -> None:
+    write_jobs(project.root)
+    project.kernel(BROKER_DOWN)
+    amqp_port, redis_port = closed_port(), closed_port()
+    env = {**jobs_environment(f"amqp://guest:s3cret-amqp@127.0.0.1:{amqp_port}//", "reports",
+                              tmp_path / "records.txt"),
+           "RQ_DOWN_URL": f"redis://:s3cret-redis@127.0.0.1:{redis_port}/0"}
+
+    result = project.artisan("schedule:run", "--at", AT, env=env)
+
+    assert result.returncode == 1
+    out = result.stdout + result.stderr
+    assert f"Celery broker amqp://guest:**@127.0.0.1:{amqp_port}//" in out
+    assert f"RQ queue 'reports' on redis://127.0.0.1:{redis_port}/0 is unreachable" in out
+    assert out.count("FAIL") == 2 and out.count("DONE") == 1, out
+    assert "s3cret" not in out
+    assert (project.storage / "other.txt").read_text() == "ran"
+
+
+@pytest.fixture
+def silent_broker() -> Iterator[int]:
+    """A server that accepts connections and never says a word: a hung broker."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield int(server.getsockname()[1])
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    server.close()
+
+
+SILENT_BROKER = """
+import os
+from scheduler import queues, schedule
+from scheduler.settings import current
+
+def other():
+    (current().storage / "other.txt").write_text("ran")
+
+def schedule_tasks():
+    queues.register("silent", queues.rq_queue(os.environ["RQ_SILENT_URL"], "reports"))
+    schedule().dispatch("jobs.plain_record", "lost", queue="silent").timeout(2)
+    schedule().job(other)
+"""
+
+
+@pytest.mark.slow
+def test_a_silent_broker_is_given_up_on_at_the_time_bound_and_the_others_run(
+        project: Project, silent_broker: int, tmp_path: Path) -> None:
+    write_jobs(project.root)
+    project.kernel(SILENT_BROKER)
+    env = {**jobs_environment("memory://", "reports", tmp_path / "records.txt"),
+           "RQ_SILENT_URL": f"redis://127.0.0.1:{silent_broker}/0"}
+
+    result = project.artisan("schedule:run", "--at", AT, env=env, timeout=60)
+
+    assert result.returncode == 1
+    assert "timed out after 2s and was stopped" in result.stdout
+    assert f"Sending jobs.plain_record('lost') to RQ queue 'reports' on " \
+           f"redis://127.0.0.1:{silent_broker}/0" in result.stdout
+    assert (project.storage / "other.txt").read_text() == "ran"
+
+
+QUEUE_MODULES = ("celery", "kombu", "amqp", "rq", "redis", "billiard", "vine")
+
+LAZY_KERNEL = """
+import json, sys
+from scheduler import queues, schedule
+from scheduler.settings import current
+
+def loaded_queue_modules(label):
+    loaded = sorted({name.split(".")[0] for name in sys.modules} & set(%r))
+    with open(current().storage / "modules.txt", "a") as out:
+        out.write(json.dumps([label, loaded]) + "\\n")
+
+def schedule_tasks():
+    queues.register("reports", queues.rq_queue("redis://127.0.0.1:1/0", "reports"))
+    schedule().dispatch("jobs.record", "hourly").hourly_at(30)
+    schedule().dispatch("jobs.plain_record", "hourly", queue="reports").hourly_at(30)
+    schedule().job(loaded_queue_modules, "before").hourly()
+    schedule().dispatch("scheduler.queues.resolve", "x", queue="reports").hourly()
+    schedule().job(loaded_queue_modules, "after").hourly()
+""" % (QUEUE_MODULES,)
+
+
+def test_ticks_import_no_queue_library_not_even_when_they_dispatch(
+        project: Project, tmp_path: Path) -> None:
+    """The jobs are forked children of the tick: what they find in sys.modules is what
+    the tick itself had imported, before and after a dispatch in the same tick."""
+    write_jobs(project.root)
+    project.kernel(LAZY_KERNEL)
+    env = jobs_environment("memory://", "reports", tmp_path / "records.txt")
+
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z", env=env)
+
+    # The dispatch between them did import rq, in its own child: its error says so.
+    assert "Sending scheduler.queues.resolve('x') to RQ queue 'reports' on " \
+           "redis://127.0.0.1:1/0" in result.stdout
+    assert "redis://127.0.0.1:1/0 is unreachable" in result.stdout
+    lines = (project.storage / "modules.txt").read_text().splitlines()
+    assert lines == ['["before", []]', '["after", []]']
+
+
+def tick_at(project: Project, env: dict[str, str], at: str) -> subprocess.CompletedProcess[str]:
+    return project.artisan("schedule:run", "--at", at, env=env)
+
+
+def sent_id(output: str) -> str:
+    ids = [line.split()[-1] for line in output.splitlines() if "sent as task id" in line]
+    assert len(ids) == 1, output
+    return ids[0]
+
+
+RQ_OVERLAP = """
+import os
+from scheduler import queues, schedule
+
+def schedule_tasks():
+    queues.register("reports", queues.rq_queue(os.environ["RQ_URL"], os.environ["JOBS_QUEUE"]))
+    schedule().dispatch("jobs.plain_record", "report", queue="reports").without_overlapping()
+"""
+
+
+def test_without_overlapping_waits_for_the_rq_workers_run_of_the_last_dispatch(
+        project: Project, redis_url: str, queue_name: str, tmp_path: Path) -> None:
+    write_jobs(project.root)
+    project.kernel(RQ_OVERLAP)
+    done = tmp_path / "records.txt"
+    env = {**jobs_environment(redis_url, queue_name, done), "RQ_URL": redis_url}
+
+    first = tick_at(project, env, "2026-03-08T07:00:00Z")
+    job = sent_id(first.stdout)
+    queued = tick_at(project, env, "2026-03-08T07:01:00Z")
+    assert queued.returncode == 0
+    assert f"the previous run (task id {job}) has not finished on the workers" in queued.stdout
+    worker = rq_burst_worker(project.root, env, redis_url, queue_name, tmp_path / "w.log")
+    assert worker.wait(timeout=60) == 0, worker.output()
+    worker.stop()
+    assert records(done) == ["report"]
+    again = tick_at(project, env, "2026-03-08T07:02:00Z")
+
+    assert again.returncode == 0, again.stdout
+    assert sent_id(again.stdout) != job
+    assert redis_message_count(redis_url, f"rq:queue:{queue_name}") == 1
+
+
+CELERY_OVERLAP = """
+from scheduler import schedule
+
+def schedule_tasks():
+    schedule().dispatch("jobs.record_when_released", "report").without_overlapping()
+"""
+
+
+def celery_state(redis_url: str, job: str) -> str | None:
+    import json
+
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        stored = client.get(f"celery-task-meta-{job}")
+    finally:
+        client.close()
+    return json.loads(stored)["status"] if stored else None
+
+
+@pytest.mark.slow
+def test_without_overlapping_waits_for_the_celery_workers_run_by_its_result_backend(
+        project: Project, redis_url: str, queue_name: str, tmp_path: Path) -> None:
+    write_jobs(project.root)
+    project.kernel(CELERY_OVERLAP)
+    done = tmp_path / "records.txt"
+    env = {**project.env, **jobs_environment(redis_url, queue_name, done,
+                                             result_backend=redis_url)}
+    worker = celery_worker(project.root, env, queue_name, tmp_path / "worker.log")
+    try:
+        job = sent_id(tick_at(project, env, "2026-03-08T07:00:00Z").stdout)
+        wait_for(lambda: redis_message_count(redis_url, queue_name) == 0, timeout=60)
+        running = tick_at(project, env, "2026-03-08T07:01:00Z")  # the worker holds it
+        assert f"the previous run (task id {job}) has not finished on the workers" \
+            in running.stdout, (running.stdout, worker.output())
+        done.with_name(done.name + ".release").touch()
+        wait_for(lambda: celery_state(redis_url, job) == "SUCCESS", timeout=60)
+        again = tick_at(project, env, "2026-03-08T07:02:00Z")
+        second = sent_id(again.stdout)
+        wait_for(lambda: celery_state(redis_url, second) == "SUCCESS", timeout=60)
+    finally:
+        worker.stop()
+    assert second != job
+    assert records(done) == ["report", "report"]
+
+
+def test_without_a_result_backend_overlap_guards_only_the_send_and_says_so(
+        project: Project, redis_url: str, queue_name: str, tmp_path: Path) -> None:
+    write_jobs(project.root)
+    project.kernel(CELERY_OVERLAP)
+    env = jobs_environment(redis_url, queue_name, tmp_path / "records.txt")
+
+    job = sent_id(tick_at(project, env, "2026-03-08T07:00:00Z").stdout)
+    second = tick_at(project, env, "2026-03-08T07:01:00Z")
+
+    assert second.returncode == 0
+    assert f"the queue cannot tell whether the previous run (task id {job}) has finished" \
+        in second.stdout
+    assert sent_id(second.stdout) != job
+    assert redis_message_count(redis_url, queue_name) == 2
