@@ -392,3 +392,124 @@ def test_without_a_result_backend_overlap_guards_only_the_send_and_says_so(
         in second.stdout
     assert sent_id(second.stdout) != job
     assert redis_message_count(redis_url, queue_name) == 2
+
+
+OWN_DISPATCHER = """
+from scheduler import queues, schedule
+from scheduler.settings import current
+
+def note(text):
+    with open(current().storage / "notes.txt", "a") as notes:
+        notes.write(text + "\\n")
+
+def to_outbox(target, args, kwargs):
+    note(f"outbox got {target.__name__} {list(args)} {kwargs}")
+    return f"job-{args[0]}"
+
+def build(word, size=0):
+    raise AssertionError("a dispatched task never runs in the tick")
+
+def schedule_tasks():
+    queues.register("outbox", to_outbox)
+    schedule().listen("finished", lambda event, job_id: note(f"finished {job_id}"))
+    (schedule().dispatch(build, "a", queue="outbox", size=3).name("build a")
+        .before(lambda: note("before"))
+        .on_success(lambda output: note("success: " + output.splitlines()[-1])))
+    schedule().dispatch(build, "filtered", queue="outbox").when(lambda: False)
+    schedule().dispatch(build, "staging", queue="outbox").environments("staging")
+    schedule().dispatch(build, "paused", queue="outbox").even_when_paused()
+"""
+
+
+def notes(project: Project) -> list[str]:
+    path = project.storage / "notes.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_a_dispatch_is_an_event_like_any_other_hooks_listeners_filters_pause(
+        project: Project) -> None:
+    import json
+
+    project.kernel(OWN_DISPATCHER)
+
+    first = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert notes(project) == [
+        "before", "outbox got build ['a'] {'size': 3}",
+        "success: Sent: task id job-a", "finished job-a",
+        "outbox got build ['paused'] {}", "finished job-paused"]
+    assert "sent as task id job-a" in first.stdout
+    log = [json.loads(line) for line in
+           (project.storage / "logs" / "scheduler.log").read_text().splitlines()]
+    assert [(entry["name"], entry["job_id"]) for entry in log] == [
+        ("build a", "job-a"), ("dispatch console.kernel.build('paused') to 'outbox'",
+                               "job-paused")]
+
+    assert project.artisan("schedule:pause").returncode == 0
+    (project.storage / "notes.txt").unlink()
+    paused = project.artisan("schedule:run", "--at", "2026-03-08T07:01:00Z")
+
+    assert paused.returncode == 0, paused.stdout
+    assert notes(project) == ["outbox got build ['paused'] {}", "finished job-paused"]
+
+
+# -- defining dispatches: in-process, no broker ---------------------------------------------
+
+def test_bad_dispatches_are_refused_when_defined_naming_the_value() -> None:
+    from scheduler import Schedule
+    from scheduler.event import InvalidSchedule
+
+    with pytest.raises(InvalidSchedule, match=r"dispatch\(42\): expected a Celery task"):
+        Schedule().dispatch(42)
+    with pytest.raises(InvalidSchedule, match=r"dispatch\('report'\): expected a dotted path"):
+        Schedule().dispatch("report")
+    with pytest.raises(InvalidSchedule,
+                       match=r"dispatch\('jobs.record', queue=3\): expected a queue name"):
+        Schedule().dispatch("jobs.record", queue=3)
+    with pytest.raises(InvalidSchedule, match=r"queue=''\): a queue name cannot be empty"):
+        Schedule().dispatch("jobs.record", queue="")
+
+
+def test_registering_something_that_is_no_queue_is_refused() -> None:
+    from scheduler import queues
+
+    with pytest.raises(ValueError, match=r"register\('reports', 42\): expected an RQ Queue"):
+        queues.register("reports", 42)
+
+
+def test_pending_attributes_and_groups_apply_to_a_dispatch() -> None:
+    from scheduler import Schedule
+
+    schedule = Schedule()
+    event = schedule.daily_at("01:00").on_one_server().dispatch("jobs.record", "x",
+                                                                 queue="reports")
+    with schedule.hourly().group() as hourly:
+        grouped = hourly.dispatch("jobs.record", "y")
+    assert (event.expression, event.one_server, grouped.expression) == (
+        "0 1 * * *", True, "0 * * * *")
+    assert event.display_name == "dispatch jobs.record('x') to 'reports'"
+    assert grouped.display_name == "dispatch jobs.record('y') to its default queue"
+
+
+def test_a_dispatch_follows_the_dst_catch_up_rule() -> None:
+    """02:30 does not exist in Paris on 2026-03-29: it is sent at 03:00, once."""
+    from datetime import datetime, timedelta, timezone
+
+    from scheduler import Schedule
+
+    schedule = Schedule()
+    schedule.dispatch("jobs.record", "x").daily_at("02:30").timezone("Europe/Paris")
+    start = datetime(2026, 3, 28, 23, 0, tzinfo=timezone.utc)
+    minutes = [start + timedelta(minutes=step) for step in range(24 * 60)]
+    due = [minute for minute in minutes if schedule.due_events(minute)]
+    assert due == [datetime(2026, 3, 29, 1, 0, tzinfo=timezone.utc)]  # 03:00 in Paris
+
+
+def test_mutex_keys_of_dispatches_are_stable_and_tell_queues_apart() -> None:
+    from scheduler import Schedule
+
+    first, second = Schedule(), Schedule()
+    keys = [schedule.dispatch("jobs.record", "x", queue=queue).mutex_key
+            for schedule in (first, second) for queue in ("a", "b")]
+    assert keys[0] == keys[2] and keys[1] == keys[3] and keys[0] != keys[1]
