@@ -256,7 +256,7 @@ from scheduler import queues, schedule
 from scheduler.settings import current
 
 def loaded_queue_modules(label):
-    loaded = sorted({name.split(".")[0] for name in sys.modules} & set(%r))
+    loaded = sorted({name.split(".")[0] for name in sys.modules} & set(MODULES))
     with open(current().storage / "modules.txt", "a") as out:
         out.write(json.dumps([label, loaded]) + "\\n")
 
@@ -267,7 +267,7 @@ def schedule_tasks():
     schedule().job(loaded_queue_modules, "before").hourly()
     schedule().dispatch("scheduler.queues.resolve", "x", queue="reports").hourly()
     schedule().job(loaded_queue_modules, "after").hourly()
-""" % (QUEUE_MODULES,)
+""".replace("MODULES", repr(QUEUE_MODULES))
 
 
 def test_ticks_import_no_queue_library_not_even_when_they_dispatch(
