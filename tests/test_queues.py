@@ -49,9 +49,9 @@ def queue_name() -> str:
 
 
 def amqp_message_count(broker: str, queue: str) -> int:
-    from kombu import Connection
+    from kombu.connection import Connection
 
-    with Connection(broker) as connection:
+    with Connection(broker) as connection:  # type: ignore[no-untyped-call]
         channel = connection.channel()
         _, count, _ = channel.queue_declare(queue, passive=True)
         return int(count)
