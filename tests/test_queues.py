@@ -513,3 +513,25 @@ def test_mutex_keys_of_dispatches_are_stable_and_tell_queues_apart() -> None:
     keys = [schedule.dispatch("jobs.record", "x", queue=queue).mutex_key
             for schedule in (first, second) for queue in ("a", "b")]
     assert keys[0] == keys[2] and keys[1] == keys[3] and keys[0] != keys[1]
+
+
+def test_the_celery_beat_replacement_example_sends_what_beat_would_have(
+        tmp_path: Path, redis_url: str) -> None:
+    import shutil
+
+    from tests.conftest import REPO, clean_environment
+
+    example = tmp_path / "example"
+    shutil.copytree(REPO / "examples" / "celery_beat_replacement", example)
+    broker = redis_url.rsplit("/", 1)[0] + "/3"
+    env = {**clean_environment(), "CELERY_BROKER_URL": broker}
+
+    # Monday 2026-03-09, 08:00 in Paris: the cache refresh and the weekly digest are due.
+    tick = subprocess.run([sys.executable, str(example / "artisan"), "schedule:run", "--at",
+                           "2026-03-09T07:00:00Z"], capture_output=True, text=True, env=env,
+                          cwd=example, timeout=120)
+
+    assert tick.returncode == 0, tick.stdout + tick.stderr
+    assert tick.stdout.count("sent as task id") == 2
+    assert "dispatch reports.celery_app.send_digest('weekly')" in tick.stdout
+    assert redis_message_count(broker, "celery") == 2
