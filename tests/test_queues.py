@@ -535,3 +535,37 @@ def test_the_celery_beat_replacement_example_sends_what_beat_would_have(
     assert tick.stdout.count("sent as task id") == 2
     assert "dispatch reports.celery_app.send_digest('weekly')" in tick.stdout
     assert redis_message_count(broker, "celery") == 2
+
+
+UNREACHABLE_RESULTS = """
+from scheduler import schedule
+from scheduler.settings import current
+
+def other():
+    (current().storage / "other.txt").write_text("ran")
+
+def schedule_tasks():
+    schedule().dispatch("jobs.record", "report").without_overlapping()
+    schedule().dispatch("jobs.no_such_task", "x")
+    schedule().job(other)
+"""
+
+
+def test_an_unreachable_result_backend_holds_the_dispatch_back_and_the_others_run(
+        project: Project, redis_url: str, queue_name: str, tmp_path: Path) -> None:
+    write_jobs(project.root)
+    project.kernel(UNREACHABLE_RESULTS)
+    env = jobs_environment(redis_url, queue_name, tmp_path / "records.txt",
+                           result_backend=redis_url)
+    job = sent_id(tick_at(project, env, "2026-03-08T07:00:00Z").stdout)
+    down = f"redis://:s3cret@127.0.0.1:{closed_port()}/0"
+
+    result = tick_at(project, {**env, "JOBS_RESULT_BACKEND": down}, "2026-03-08T07:01:00Z")
+
+    assert result.returncode == 1
+    assert f"could not ask whether the previous run (task id {job}) has finished" \
+        in result.stdout
+    assert "unreachable" in result.stdout and "s3cret" not in result.stdout
+    assert "cannot import 'jobs.no_such_task'" in result.stdout
+    assert (project.storage / "other.txt").read_text() == "ran"
+    assert redis_message_count(redis_url, queue_name) == 1  # the first send alone
