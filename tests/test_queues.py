@@ -569,3 +569,21 @@ def test_an_unreachable_result_backend_holds_the_dispatch_back_and_the_others_ru
     assert "cannot import 'jobs.no_such_task'" in result.stdout
     assert (project.storage / "other.txt").read_text() == "ran"
     assert redis_message_count(redis_url, queue_name) == 1  # the first send alone
+
+
+def test_clear_cache_forgets_the_last_dispatched_job_so_the_next_run_is_sent(
+        project: Project, redis_url: str, queue_name: str, tmp_path: Path) -> None:
+    write_jobs(project.root)
+    project.kernel(RQ_OVERLAP)
+    env = {**jobs_environment(redis_url, queue_name, tmp_path / "records.txt"),
+           "RQ_URL": redis_url}
+    job = sent_id(tick_at(project, env, "2026-03-08T07:00:00Z").stdout)
+
+    cleared = project.artisan("schedule:clear-cache", env=env)
+    again = tick_at(project, env, "2026-03-08T07:01:00Z")
+
+    assert cleared.returncode == 0, cleared.stderr
+    assert "Forgetting the last dispatched job of [dispatch jobs.plain_record('report') to " \
+           "'reports']" in cleared.stdout
+    assert sent_id(again.stdout) != job  # the first job never ran: no worker
+    assert redis_message_count(redis_url, f"rq:queue:{queue_name}") == 2

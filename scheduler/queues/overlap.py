@@ -62,3 +62,8 @@ def remember(event: Event, backend: MutexBackend, job_id: str) -> None:
     assert event.overlap_expiration is not None
     expires = datetime.now(UTC) + timedelta(minutes=event.overlap_expiration)
     backend.set_flag(_flag_name(event), job_id, expires=expires)
+
+
+def forget(event: Event, backend: MutexBackend) -> bool:
+    """Forget `event`'s last dispatch (`schedule:clear-cache`); whether there was one."""
+    return backend.clear_flag(_flag_name(event))
