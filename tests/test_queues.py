@@ -587,3 +587,21 @@ def test_clear_cache_forgets_the_last_dispatched_job_so_the_next_run_is_sent(
            "'reports']" in cleared.stdout
     assert sent_id(again.stdout) != job  # the first job never ran: no worker
     assert redis_message_count(redis_url, f"rq:queue:{queue_name}") == 2
+
+
+def test_a_plain_function_without_a_queue_fails_saying_what_to_give_it(
+        project: Project) -> None:
+    project.kernel("""
+from scheduler import schedule
+
+def schedule_tasks():
+    schedule().dispatch("os.path.join", "a")
+    schedule().dispatch("os.path.join", "b", queue="unregistered")
+""")
+    result = project.artisan("schedule:run", "--at", AT)
+
+    assert result.returncode == 1
+    assert "os.path.join('a') is not a Celery task: give it a queue (an RQ Queue, or a name " \
+           "given to scheduler.queues.register())" in result.stdout
+    assert "os.path.join('b') is not a Celery task and no queue is registered as " \
+           "'unregistered'" in result.stdout

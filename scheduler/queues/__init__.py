@@ -118,9 +118,12 @@ def send(task: DispatchTask, announce: Callable[[str], None] = lambda where: Non
         from scheduler.queues import celery
 
         return celery.send(target, args, kwargs, destination, announce)
-    raise DispatchFailed(
-        f"{task.target_name} is not a Celery task and no queue is registered as "
-        f"{queue_label(destination)}: give an RQ Queue, or register() the name")
+    if destination is None:
+        raise DispatchFailed(f"{task.target_name} is not a Celery task: give it a queue (an "
+                             f"RQ Queue, or a name given to scheduler.queues.register())")
+    raise DispatchFailed(f"{task.target_name} is not a Celery task and no queue is "
+                         f"registered as {queue_label(destination)}: give an RQ Queue, or "
+                         f"register() the name")
 
 
 def _send_with_dispatcher(dispatcher: Dispatcher, target: Any, args: tuple[Any, ...],
