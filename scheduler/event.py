@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 from scheduler.cron import CronError, CronExpression, ZoneMinute, compile_expression
 from scheduler.frequencies import ManagesFrequencies, parse_time
-from scheduler.hooks import accepted_parameters
+from scheduler.hooks import accepted_parameters, call_user_code
 from scheduler.tasks import Task
 from scheduler.validation import validate_address, validate_url
 from scheduler.windows import TimeWindow
@@ -393,7 +393,7 @@ class Event(ManagesFrequencies):
     def conditions_pass(self) -> bool:
         """Evaluate the `when`/`skip` conditions (user code: may raise)."""
         for run_when_true, condition in self.conditions:
-            value = condition() if callable(condition) else condition
+            value = call_user_code(condition) if callable(condition) else condition
             if bool(value) != run_when_true:
                 return False
         return True

@@ -25,6 +25,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO, NamedTuple, Protocol
 
+from scheduler.hooks import call_user_code
 from scheduler.settings import Settings
 from scheduler.tasks import CommandTask, JobTask, ShellTask, Task
 
@@ -217,7 +218,7 @@ def _run_in_child(function: Callable[..., Any], args: tuple[Any, ...],
         os.dup2(output.fileno(), 2)
         if run_as is not None:
             _drop_to(run_as)
-        function(*args, **kwargs)
+        call_user_code(function, *args, **kwargs)  # an async job runs to completion here
         code = 0
     except SystemExit as stop:
         code = _exit_code_of(stop)
