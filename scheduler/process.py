@@ -2,7 +2,7 @@
 
 * a job is a forked child of the tick: the kernel is already imported, nothing is
   loaded twice, and the function's exception becomes a traceback in its output;
-* a command is `python artisan <name> <args...>`, the arguments passed as a list;
+* a command is `python -m scheduler <name> <args...>`, the arguments passed as a list;
 * a shell task is `/bin/sh -c <line>`.
 
 Every child starts a session of its own, so that stopping it (a timeout) can stop
@@ -25,6 +25,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO, NamedTuple, Protocol
 
+from scheduler import streams
 from scheduler.hooks import call_user_code
 from scheduler.settings import Settings
 from scheduler.tasks import CommandTask, JobTask, ShellTask, Task
@@ -148,7 +149,7 @@ def flush_standard_streams() -> None:
     """Flush Python's buffered stdout and stderr, so that a child forked next does not
     print them a second time."""
     for stream in (sys.stdout, sys.stderr):
-        stream.flush()
+        streams.flush(stream)  # a full or broken stdout must not stop the fork
 
 
 def fork_child(body: Callable[[], int]) -> int:
@@ -276,7 +277,14 @@ class SpawnedProcess:
 
 def command_argv(task: CommandTask, settings: Settings) -> list[str]:
     """The argument list of an artisan command task."""
-    return [sys.executable, str(settings.root / "artisan"), task.name, *task.args]
+    return [*artisan_argv(), task.name, *task.args]
+
+
+def artisan_argv() -> list[str]:
+    """How to start artisan again: the running interpreter with `-m scheduler`, in the
+    project folder (SCHEDULER_ROOT, which the settings export). Never a path to an
+    `artisan` file, which an installed application does not have."""
+    return [sys.executable, "-m", "scheduler"]
 
 
 def start(task: Task, output: BinaryIO, settings: Settings, user: str | None = None) -> Child:

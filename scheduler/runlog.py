@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.settings import Settings
+from scheduler.streams import write_line
 
 
 def log_path(settings: Settings) -> Path:
@@ -34,7 +35,7 @@ def append_record(settings: Settings, record: dict[str, Any]) -> None:
         finally:
             os.close(descriptor)
     except OSError as error:
-        print(f"Warning: could not write the run log {path}: {error.strerror}", file=sys.stderr)
+        write_line(sys.stderr, f"Warning: could not write the run log {path}: {error.strerror}")
 
 
 def _jsonable(value: object) -> str:

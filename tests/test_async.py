@@ -135,7 +135,6 @@ def schedule_tasks():
 
 
 def test_the_event_loop_can_be_uvloop(project: Project) -> None:
-    pytest.importorskip("uvloop")
     project.kernel(ASYNC_KERNEL + """
 async def which_loop():
     record(type(asyncio.get_running_loop()).__module__.split(".")[0])

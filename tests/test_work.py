@@ -306,16 +306,16 @@ def alive(pid: int) -> bool:
 
 
 def project_processes(project: Project) -> list[int]:
-    """Every live process running the project's artisan (ticks, and the jobs they forked)."""
-    artisan = str(project.root / "artisan").encode()
+    """Every live process working in the project's folder: the worker, its ticks (which
+    it starts there) and the jobs and shell lines they start."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != os.getpid():
             try:
-                command_line = Path(f"/proc/{entry}/cmdline").read_bytes()
+                folder = os.readlink(f"/proc/{entry}/cwd")
             except OSError:
                 continue
-            if artisan in command_line.split(b"\0") and alive(int(entry)):
+            if folder == os.path.realpath(project.root) and alive(int(entry)):
                 found.append(int(entry))
     return found
 

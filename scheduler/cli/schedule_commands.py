@@ -76,8 +76,7 @@ def schedule_run(
     settings = current()
     moment = _instant(at, settings)
     schedule = _load(settings)
-    tick = Tick(schedule, settings, moment, echo=typer.echo,
-                known_commands=_known_commands(context, schedule))
+    tick = Tick(schedule, settings, moment, known_commands=_known_commands(context, schedule))
     raise typer.Exit(tick.run(dry_run=dry_run))
 
 

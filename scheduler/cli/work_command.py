@@ -36,7 +36,7 @@ def schedule_work(
     from scheduler.worker import Worker, tick_launcher  # schedule:work only
 
     settings = current()
-    worker = Worker(tick_launcher(settings.root / "artisan"), interval=interval_seconds,
+    worker = Worker(tick_launcher(settings.root), interval=interval_seconds,
                     grace=grace, echo=typer.echo, zone=settings.timezone)
 
     def stop(signum: int, frame: FrameType | None) -> None:
