@@ -3,15 +3,20 @@ never stop a task.
 
 Cron may start the tick with stdout closed (`>&-`), on a full disk (`>> cron.log` with
 no space left, `> /dev/full`) or into a pipe whose reader has gone (`| head -1`). The
-tick then goes on running its tasks and stops printing: its lines still reach the
+tick then goes on running its tasks and its lines go nowhere: they still reach the
 `scheduler` logger and the run log.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
-from typing import TextIO
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 
 def ensure_standard_descriptors() -> None:
@@ -30,44 +35,61 @@ def ensure_standard_descriptors() -> None:
                 os.close(null)
 
 
+def make_standard_streams_forgiving() -> None:
+    """Replace sys.stdout and sys.stderr with text streams on the same descriptors whose
+    writes never raise, so that no print of ours or of the application's (a kernel, a
+    hook, a condition) fails because of where the output goes."""
+    for name, descriptor in (("stdout", 1), ("stderr", 2)):
+        stream: TextIO | None = getattr(sys, name)
+        if isinstance(getattr(stream, "buffer", None), _ForgivingWriter):
+            continue
+        flush(stream)
+        # Python sets a stream to None when its descriptor was closed at start; a job
+        # forked later puts its output file there and must find a stream to print to.
+        setattr(sys, name, io.TextIOWrapper(
+            _ForgivingWriter(_ForgivingFile(descriptor, "w", closefd=False)),
+            encoding=stream.encoding if stream else "utf-8",
+            errors=stream.errors if stream else "backslashreplace",
+            line_buffering=bool(stream.line_buffering) if stream else name == "stderr"))
+
+
+class _ForgivingFile(io.FileIO):
+    """A file that, when a write fails, points its descriptor at /dev/null for good.
+
+    Dropping the text is the point: left as it is, it would fail again at every flush,
+    in every child forked later, and at exit (which Python turns into exit code 120).
+    """
+
+    def write(self, data: ReadableBuffer) -> int:
+        try:
+            return super().write(data)
+        except OSError:
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, self.fileno())
+            finally:
+                os.close(null)
+            return len(memoryview(data))
+
+
+class _ForgivingWriter(io.BufferedWriter):
+    """The buffer over a _ForgivingFile (a class of its own, to be recognised)."""
+
+
 def write_line(stream: TextIO | None, line: str) -> bool:
-    """Write `line` and a newline to `stream` and flush it; False when it cannot be
-    written (the stream then goes to /dev/null for the rest of the process)."""
+    """Write `line` and a newline to `stream` and flush it; False when it cannot."""
     if stream is None:  # Python starts with sys.stdout None when descriptor 1 is closed
         return False
     try:
         stream.write(line + "\n")
         stream.flush()
     except (OSError, ValueError):  # ValueError: the file object was closed
-        discard(stream)
         return False
     return True
 
 
 def flush(stream: TextIO | None) -> None:
-    """Flush `stream`; if it cannot be written, send it to /dev/null instead of raising."""
-    if stream is None:
-        return
-    try:
-        stream.flush()
-    except (OSError, ValueError):
-        discard(stream)
-
-
-def discard(stream: TextIO) -> None:
-    """Point `stream`'s descriptor at /dev/null and drop what it still buffers.
-
-    Left as it is, the buffered text would fail again at every flush, in every child
-    forked later, and at exit (where Python turns a failed flush into exit code 120).
-    """
-    try:
-        descriptor = stream.fileno()
-    except (OSError, ValueError):
-        return
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, descriptor)
-    finally:
-        os.close(null)
-    with contextlib.suppress(OSError, ValueError):
-        stream.flush()
+    """Flush `stream`, ignoring a stream that cannot be written."""
+    if stream is not None:
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()

@@ -14,7 +14,11 @@ from scheduler.cli import maintenance_commands, scaffold_commands, schedule_comm
 from scheduler.cli.catalog import command_summaries
 from scheduler.cli.registry import discover, registered
 from scheduler.settings import KERNEL_VARIABLE
-from scheduler.streams import ensure_standard_descriptors, write_line
+from scheduler.streams import (
+    ensure_standard_descriptors,
+    make_standard_streams_forgiving,
+    write_line,
+)
 
 APP_OPTION = "--app"
 
@@ -73,6 +77,7 @@ def run(root: str | None) -> None:
     name chooses the kernel, as SCHEDULER_KERNEL does.
     """
     ensure_standard_descriptors()
+    make_standard_streams_forgiving()
     try:
         take_app_option(sys.argv, os.environ)
         settings = settings_module.configure(
