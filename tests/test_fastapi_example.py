@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -10,13 +9,12 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
 
 import httpx
 import pytest
 
 from tests.conftest import REPO, clean_environment
-from tests.kernels import wait_for
+from tests.kernels import processes_in, processes_started_in, wait_for
 
 EXAMPLE = REPO / "examples" / "fastapi_app"
 
@@ -33,49 +31,21 @@ def shop(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def processes(shop: Path) -> Iterator[Start]:
-    """Start processes in the example's folder; whatever a failed test leaves is killed."""
-    started: list[subprocess.Popen[str]] = []
+    """Start `python argv...` in the example's folder, its output to a pipe or to the
+    file `log`; whatever a failed test leaves is killed."""
+    with processes_started_in(shop, clean_environment()) as start:
+        def start_python(*argv: str, env: dict[str, str] | None = None,
+                         log: Path | None = None) -> subprocess.Popen[str]:
+            return start([sys.executable, *argv], env_overrides=env,
+                         stdout=subprocess.PIPE if log is None else log.open("w"))
 
-    def start(*argv: str, env: dict[str, str] | None = None,
-              log: Path | None = None) -> subprocess.Popen[str]:
-        """Start `python argv...`; its output to a pipe, or to the file `log`."""
-        stdout: int | TextIO = subprocess.PIPE if log is None else log.open("w")
-        process = subprocess.Popen(
-            [sys.executable, *argv], cwd=shop, env={**clean_environment(), **(env or {})},
-            stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT,
-            text=True, start_new_session=True)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    for pid in processes_in(shop):
-        os.kill(pid, signal.SIGKILL)
+        yield start_python
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def processes_in(folder: Path) -> list[int]:
-    """Live processes working in `folder` (uvicorn, its workers, schedulers, ticks)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-            state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if cwd == os.path.realpath(folder) and state != b"Z":
-            found.append(int(entry))
-    return found
 
 
 def schedulers_in(folder: Path) -> list[int]:
