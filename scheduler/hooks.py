@@ -1,4 +1,4 @@
-"""Calling user code: jobs, conditions, hooks and listeners, sync or `async def`.
+"""Calling user code: jobs, filters, hooks and listeners, sync or `async def`.
 
 `call_user_code` is the one place where a callable of the user's is called: when it
 returns an awaitable (an `async def` function, or a plain function that returns a
@@ -7,7 +7,8 @@ code is never silently left unawaited.
 
 A hook may take no arguments, or name any of `output` (the task's captured output as
 text), `exit_code` (an int) and `event`; it is called with exactly those. This is the
-Pythonic form of Laravel's `thenWithOutput`/`onFailureWithOutput`.
+Pythonic form of Laravel's `thenWithOutput`/`onFailureWithOutput`. A `when`/`skip`
+filter may name `event`; a listener of task events names what it wants of its own list.
 """
 
 from __future__ import annotations
@@ -97,8 +98,10 @@ def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
 HOOK_PARAMETERS = ("output", "exit_code", "event")
 
 
-def accepted_parameters(hook: Callable[..., Any]) -> frozenset[str]:
-    """The hook parameters `hook` asks for by name; raise ValueError for any other."""
+def accepted_parameters(hook: Callable[..., Any],
+                        allowed: tuple[str, ...] = HOOK_PARAMETERS) -> frozenset[str]:
+    """The parameters `hook` asks for by name, from `allowed`; raise ValueError for any
+    other."""
     try:
         parameters = inspect.signature(hook).parameters.values()
     except (TypeError, ValueError):
@@ -106,17 +109,19 @@ def accepted_parameters(hook: Callable[..., Any]) -> frozenset[str]:
     wanted = set()
     for parameter in parameters:
         if parameter.kind is parameter.VAR_KEYWORD:
-            return frozenset(HOOK_PARAMETERS)
+            return frozenset(allowed)
         if parameter.kind is parameter.VAR_POSITIONAL or parameter.default is not parameter.empty:
             continue
-        if parameter.name not in HOOK_PARAMETERS:
-            raise ValueError(f"a hook's parameters must be named from {', '.join(HOOK_PARAMETERS)}"
+        if parameter.name not in allowed:
+            raise ValueError(f"its parameters must be named from {', '.join(allowed)}"
                              f"; {parameter.name!r} is not")
         wanted.add(parameter.name)
     return frozenset(wanted)
 
 
-def call_hook(hook: Callable[..., Any], available: Mapping[str, Any]) -> None:
-    """Call `hook` with the parameters it names, taken from `available`."""
-    names = accepted_parameters(hook)
-    call_user_code(hook, **{name: available.get(name) for name in names})
+def call_hook(hook: Callable[..., Any], available: Mapping[str, Any],
+              allowed: tuple[str, ...] = HOOK_PARAMETERS) -> Any:
+    """Call `hook` with the parameters it names, taken from `available`; return what it
+    returns (an `async def` hook's result once it has run to completion)."""
+    names = accepted_parameters(hook, allowed)
+    return call_user_code(hook, **{name: available.get(name) for name in names})
