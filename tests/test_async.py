@@ -197,3 +197,23 @@ def test_leftover_tasks_are_cancelled_and_the_loop_closed() -> None:
 def test_a_loop_factory_that_returns_no_loop_is_rejected_by_name() -> None:
     with pytest.raises(ValueError, match=r"SCHEDULER_EVENT_LOOP='time:time'.*not an event loop"):
         new_event_loop("time:time")
+
+
+def test_async_listeners_of_task_events_run_to_completion(project: Project) -> None:
+    project.kernel(ASYNC_KERNEL + """
+async def on_finished(event, exit_code):
+    await arecord(f"finished:{event.display_name}:{exit_code}")
+
+async def on_failed(output):
+    await arecord("failed:" + output.strip())
+
+def schedule_tasks():
+    schedule().listen("finished", on_finished)
+    schedule().listen("failed", on_failed)
+    schedule().job(arecord, "task").name("good")
+    schedule().exec("echo broken; exit 2").name("bad")
+""")
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert result.returncode == 1
+    assert "never awaited" not in result.stdout + result.stderr
+    assert ran(project) == ["task", "finished:good:0", "finished:bad:2", "failed:broken"]

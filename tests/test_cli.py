@@ -242,3 +242,21 @@ def test_the_readme_crontab_line_works_on_a_fresh_clone_in_crons_bare_environmen
     assert result.returncode == 0, log
     assert "Running heartbeat" in log and "Running inspire" in log
     assert (clone / "storage" / "heartbeat").exists()
+
+
+def test_app_names_the_kernel_before_the_command(project: Project) -> None:
+    (project.root / "console" / "nightly.py").write_text(
+        "from scheduler import schedule\n\n"
+        "def schedule_tasks():\n"
+        "    schedule().exec('echo from-nightly').daily_at('02:00')\n")
+    for option in (["--app", "console.nightly"], ["--app=console.nightly"]):
+        listed = project.artisan(*option, "schedule:list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [task["name"] for task in json.loads(listed.stdout)] == ["echo from-nightly"]
+    missing = project.artisan("--app")
+    assert missing.returncode == 2
+    assert "Configuration error: --app needs the kernel's module path, such as " \
+        "--app myapp.schedule" in missing.stderr
+    unknown = project.artisan("--app", "nowhere.kernel", "schedule:run")
+    assert unknown.returncode == 2
+    assert "The kernel module 'nowhere.kernel' could not be imported" in unknown.stderr

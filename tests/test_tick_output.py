@@ -4,13 +4,15 @@ fatal when stdout is closed, full or a pipe whose reader has gone."""
 from __future__ import annotations
 
 import json
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import Project
-from tests.kernels import RECORDING_KERNEL, ran
+from tests.kernels import RECORDING_KERNEL, processes_started_in, ran, wait_for
 
 # A kernel whose application routes the "scheduler" logger to a file of its own, one
 # JSON object per record with the extra fields the tick gives each line.
@@ -179,3 +181,32 @@ def test_kernel_errors_still_reach_a_closed_stdout_without_a_traceback_of_ours(
                                 env=project.env, text=True, timeout=60)
     assert result.returncode == 2
     assert "ImportError: missing dependency" in result.stderr
+
+
+def test_schedule_work_prints_json_lines_too_and_survives_a_full_stdout(
+        project: Project, tmp_path: Path) -> None:
+    project.kernel(RECORDING_KERNEL + """
+def schedule_tasks():
+    schedule().job(record, "tick").every_minute().name("tick")
+""")
+    argv = [sys.executable, str(project.root / "artisan"), "schedule:work",
+            "--interval-seconds", "1"]
+    log = tmp_path / "worker.log"
+    with processes_started_in(project.root, project.env) as start:
+        with log.open("w") as logged:
+            worker = start(argv, env_overrides={"SCHEDULER_LOG_FORMAT": "json"}, stdout=logged)
+        wait_for(lambda: ran(project) == ["tick"], timeout=30)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+        objects = [json.loads(line) for line in log.read_text().splitlines()]
+        messages = [item["message"] for item in objects]
+        assert messages[0].startswith("Running the schedule every 1s")
+        assert any(item["task"] == "tick" and item["status"] == "DONE" for item in objects)
+        assert messages[-1] == "Stopped."
+        # The same worker with nowhere to print: the ticks still run, the exit is clean.
+        shutil.rmtree(project.storage)
+        with open("/dev/full", "w") as full:
+            worker = start(argv, stdout=full)
+        wait_for(lambda: ran(project) == ["tick"], timeout=30)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
