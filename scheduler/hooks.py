@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from scheduler.settings import current
 
 if TYPE_CHECKING:
     import asyncio
 
-# Which event loop runs async user code: "asyncio" (the default), "uvloop" (needs the
-# uvloop package), or "module:factory" naming a function that returns a new loop.
+# The setting (environment or .env) that chooses the event loop of async user code:
+# "asyncio" (the default), "uvloop" (needs the uvloop package), or "module:factory"
+# naming a function that returns a new loop.
 EVENT_LOOP_VARIABLE = "SCHEDULER_EVENT_LOOP"
 
 
@@ -46,7 +48,7 @@ def run_awaitable(awaitable: Awaitable[Any]) -> Any:
     """
     import asyncio  # tens of milliseconds: only in the processes that run async code
 
-    loop = new_event_loop(os.environ.get(EVENT_LOOP_VARIABLE, ""))
+    loop = new_event_loop(current().get(EVENT_LOOP_VARIABLE))
     try:
         asyncio.set_event_loop(loop)
         return loop.run_until_complete(_as_coroutine(awaitable))

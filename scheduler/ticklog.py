@@ -38,6 +38,11 @@ def write_stdout(line: str) -> None:
     write_line(sys.stdout, line)
 
 
+def write_stderr(line: str) -> None:
+    """Print `line` on stderr, never raising for a closed, full or broken stderr."""
+    write_line(sys.stderr, line)
+
+
 class TickLog:
     """Say a line of the tick: `tick_log("text", task=..., status=..., duration=...)`."""
 

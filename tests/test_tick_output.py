@@ -210,3 +210,18 @@ def schedule_tasks():
         wait_for(lambda: ran(project) == ["tick"], timeout=30)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
+
+
+def test_a_broken_kernels_message_is_json_on_stderr_and_logged(project: Project) -> None:
+    project.kernel(LOGGING_KERNEL + """
+def schedule_tasks():
+    raise KeyError("REPORTS_BUCKET")
+""")
+    result = project.artisan("schedule:run", *AT, env={"SCHEDULER_LOG_FORMAT": "json"})
+    assert result.returncode == 2
+    [error] = [json.loads(line) for line in result.stderr.splitlines()]
+    assert error["level"] == "error"
+    assert "schedule_tasks() in 'console.kernel' raised an exception" in error["message"]
+    assert "KeyError: 'REPORTS_BUCKET'" in error["message"]
+    [logged] = app_log(project)
+    assert logged["level"] == "ERROR" and logged["message"] == error["message"]
