@@ -139,7 +139,8 @@ class Tick:
     def _claim_minute(self) -> bool:
         """Claim this minute for this host: a second tick of the minute runs nothing."""
         guard = FileMutexBackend(self.settings.storage / "framework" / "ticks",
-                                 f"{namespace(self.settings)}-{self.settings.host}")
+                                 f"{namespace(self.settings)}-{self.settings.host}",
+                                 base=self.settings.storage)
         return guard.claim("tick", self.minute)
 
     def _list(self, due: list[Event], *, quiet: bool = False) -> int:
