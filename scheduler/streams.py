@@ -12,11 +12,16 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import select
 import sys
+import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
+
+# How long a write waits for room in a non-blocking output that is full for now.
+FULL_PIPE_PATIENCE = 10.0
 
 
 def ensure_standard_descriptors() -> None:
@@ -58,18 +63,27 @@ class _ForgivingFile(io.FileIO):
 
     Dropping the text is the point: left as it is, it would fail again at every flush,
     in every child forked later, and at exit (which Python turns into exit code 120).
+    A non-blocking output that is full for now (a pipe some container runtimes hand
+    over) is waited for, up to FULL_PIPE_PATIENCE seconds, before it counts as failed.
     """
 
     def write(self, data: ReadableBuffer) -> int:
+        deadline = time.monotonic() + FULL_PIPE_PATIENCE
         try:
-            return super().write(data)
+            written = super().write(data)
+            while written is None and time.monotonic() < deadline:  # EAGAIN
+                select.select([], [self.fileno()], [], deadline - time.monotonic())
+                written = super().write(data)
+            if written is not None:
+                return written
         except OSError:
-            null = os.open(os.devnull, os.O_WRONLY)
-            try:
-                os.dup2(null, self.fileno())
-            finally:
-                os.close(null)
-            return len(memoryview(data))
+            pass
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, self.fileno())
+        finally:
+            os.close(null)
+        return len(memoryview(data))
 
 
 class _ForgivingWriter(io.BufferedWriter):

@@ -4,6 +4,7 @@ fatal when stdout is closed, full or a pipe whose reader has gone."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -225,3 +226,28 @@ def schedule_tasks():
     assert "KeyError: 'REPORTS_BUCKET'" in error["message"]
     [logged] = app_log(project)
     assert logged["level"] == "ERROR" and logged["message"] == error["message"]
+
+
+def test_a_non_blocking_stdout_that_is_full_for_now_is_waited_for_not_dropped(
+        project: Project) -> None:
+    project.kernel(RECORDING_KERNEL + THREE_TASKS)
+    reader, writer = os.pipe()
+    os.set_blocking(writer, False)  # as some container runtimes hand stdout over
+    filler = b"x" * 65536
+    while True:  # fill the pipe: the tick's first write finds no room
+        try:
+            os.write(writer, filler)
+        except BlockingIOError:
+            break
+    tick = subprocess.Popen(tick_argv(project), stdout=writer, stderr=subprocess.DEVNULL,
+                            env=project.env)
+    os.close(writer)
+    wait_for(lambda: ran(project) == ["one"], timeout=30)
+    received = b""
+    with os.fdopen(reader, "rb") as pipe:  # the reader catches up, slowly
+        while chunk := pipe.read(65536):
+            received += chunk
+    assert tick.wait(timeout=60) == 0
+    assert ran(project) == ["one", "two", "three"]
+    lines = received.replace(b"x", b"").decode().splitlines()
+    assert [line.rsplit(" ", 1)[1] for line in lines] == ["DONE", "DONE", "DONE"]
