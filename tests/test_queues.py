@@ -527,7 +527,7 @@ def test_the_celery_beat_replacement_example_sends_what_beat_would_have(
     env = {**clean_environment(), "CELERY_BROKER_URL": broker}
 
     # Monday 2026-03-09, 08:00 in Paris: the cache refresh and the weekly digest are due.
-    tick = subprocess.run([sys.executable, str(example / "artisan"), "schedule:run", "--at",
+    tick = subprocess.run([sys.executable, "-m", "scheduler", "schedule:run", "--at",
                            "2026-03-09T07:00:00Z"], capture_output=True, text=True, env=env,
                           cwd=example, timeout=120)
 
