@@ -605,3 +605,26 @@ def schedule_tasks():
            "given to scheduler.queues.register())" in result.stdout
     assert "os.path.join('b') is not a Celery task and no queue is registered as " \
            "'unregistered'" in result.stdout
+
+
+def test_a_background_dispatch_is_sent_by_the_supervisor_and_logged_with_its_job_id(
+        project: Project) -> None:
+    import json
+
+    project.kernel("""
+from scheduler import queues, schedule
+
+def schedule_tasks():
+    queues.register("outbox", lambda target, args, kwargs: f"job-{args[0]}")
+    schedule().dispatch("os.path.join", "late", queue="outbox").run_in_background()
+""")
+    log = project.storage / "logs" / "scheduler.log"
+
+    result = project.artisan("schedule:run", "--at", AT)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "in the background" in result.stdout
+    wait_for(lambda: log.exists() and bool(log.read_text().strip()))
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert (entry["job_id"], entry["background"], entry["status"]) == ("job-late", True,
+                                                                       "success")
