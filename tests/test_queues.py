@@ -628,3 +628,36 @@ def schedule_tasks():
     entry = json.loads(log.read_text().splitlines()[-1])
     assert (entry["job_id"], entry["background"], entry["status"]) == ("job-late", True,
                                                                        "success")
+
+
+def test_a_sender_killed_mid_send_fails_its_event_frees_its_lock_and_the_others_run(
+        project: Project) -> None:
+    project.kernel("""
+import os, signal
+from scheduler import queues, schedule
+from scheduler.settings import current
+
+def dies_the_first_time(target, args, kwargs):
+    marker = current().storage / "died-once"
+    if not marker.exists():
+        marker.write_text("")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return "job-2"
+
+def other():
+    with open(current().storage / "other.txt", "a") as out:
+        out.write("ran\\n")
+
+def schedule_tasks():
+    queues.register("fragile", dies_the_first_time)
+    schedule().dispatch("os.path.join", "x", queue="fragile").without_overlapping()
+    schedule().job(other)
+""")
+    killed = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    again = project.artisan("schedule:run", "--at", "2026-03-08T07:01:00Z")
+
+    assert killed.returncode == 1
+    assert "killed by SIGKILL" in killed.stdout and "sent as task id" not in killed.stdout
+    assert again.returncode == 0, again.stdout
+    assert "sent as task id job-2" in again.stdout
+    assert (project.storage / "other.txt").read_text() == "ran\nran\n"
