@@ -31,6 +31,7 @@ from scheduler.hooks import call_hook
 from scheduler.mutex import Blocked, HeldLock, MutexBackend, MutexUnavailable, backend_for
 from scheduler.process import ExitStatus
 from scheduler.settings import Settings
+from scheduler.storage import UnsafeStorage, open_output_file
 from scheduler.zones import UTC
 
 # How much of a task's output is kept in memory for hooks, e-mails and failure reports;
@@ -201,7 +202,8 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
     _ping(event, "before", outcome)
     with tempfile.TemporaryFile(prefix="scheduler-output-") as output:
         try:
-            child = process.start(event.task, output, settings, user=event.run_as)
+            child = process.start(event.task, output, settings, user=event.run_as,
+                                  passed=event.run_as_env)
         except OSError as error:
             outcome.errors.append(f"could not start the task: {error}")
         else:
@@ -249,8 +251,7 @@ def _write_output(event: Event, settings: Settings, output: BinaryIO,
     data = output.read()
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if event.append_output else os.O_TRUNC)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, flags, 0o644)
+        descriptor = open_output_file(path, flags)
         try:
             # One write per run (looping only on a partial write), so runs appending to
             # the same file do not interleave inside each other's lines.
@@ -259,6 +260,8 @@ def _write_output(event: Event, settings: Settings, output: BinaryIO,
                 view = view[os.write(descriptor, view):]
         finally:
             os.close(descriptor)
+    except UnsafeStorage as error:
+        outcome.errors.append(f"could not write the output: {error.strerror}")
     except OSError as error:
         outcome.errors.append(f"could not write the output to {path}: {error.strerror}")
 
