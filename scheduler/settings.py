@@ -66,13 +66,16 @@ class Settings(NamedTuple):
 
 def read_env_file(path: Path) -> dict[str, str]:
     """The variables of a `.env` file, by python-dotenv's rules (the ones Python users
-    know): `KEY=value`, `export KEY=value`, single quotes literal, double quotes with
-    escapes, `# comments` after a space outside quotes, `${VAR}` expanded from earlier
-    lines and the environment. A key without `=` and a file that cannot be read are
-    ignored.
+    know): `KEY=value`, `export KEY=value`, no escapes in single quotes, escapes
+    (`\\n`, `\\"`) in double quotes, `# comments` after a space outside quotes,
+    `${VAR}` and `${VAR:-default}` expanded (quoted or not) from earlier lines and the
+    environment. A key without `=` and a file that cannot be read are ignored.
     """
-    if not path.is_file():
-        return {}  # most deployments have none: the import below is not paid for
+    try:
+        if not path.is_file():
+            return {}  # most deployments have none: the import below is not paid for
+    except OSError:  # a folder this user may not enter (a task run as another user)
+        return {}
     # Imported here: it costs a few milliseconds (it brings `logging`), which ticks of
     # projects without a .env file need not pay.
     from dotenv import dotenv_values

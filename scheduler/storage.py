@@ -436,17 +436,17 @@ def open_output_file(path: Path, flags: int) -> int:
                     with contextlib.suppress(FileExistsError):
                         os.mkdir(name, 0o700, dir_fd=current)
                 inner = os.open(name, _DIRECTORY_FLAGS, dir_fd=current)
-            except OSError as error:
-                if error.errno not in (errno.ELOOP, errno.ENOTDIR) or \
-                        not stat.S_ISLNK(os.stat(name, dir_fd=current,
-                                                 follow_symlinks=False).st_mode):
+            except OSError:
+                # ELOOP for a link opened with O_NOFOLLOW; EACCES where the kernel's
+                # protected_symlinks refuses it first (sticky folders such as /tmp).
+                if not _is_link(name, current):
                     raise
                 writer = trust.other_writer(os.fstat(current))
                 if writer is not None:
                     raise UnsafeStorage(
-                        errno.ELOOP, f"{where / name} is a symbolic link in a folder "
-                        f"{writer} can write to; refusing to follow it (write to a folder "
-                        f"only the scheduler's user can write to)", str(where / name)
+                        errno.ELOOP, f"{where / name} is a symbolic link in {where}, "
+                        f"which {writer} can write to; refusing to follow it (write to a "
+                        f"folder only the scheduler's user can write to)", str(where / name)
                     ) from None
                 links += 1
                 if links > MAX_LINKS:
@@ -465,6 +465,13 @@ def open_output_file(path: Path, flags: int) -> int:
         raise IsADirectoryError(errno.EISDIR, "not a file", str(path))
     finally:
         os.close(current)
+
+
+def _is_link(name: str, folder: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _check_output(descriptor: int, path: Path, folder: int, trust: Trust) -> None:
