@@ -7,11 +7,15 @@ restarting a killed tick) asks for each due event in turn:
 1. take an `flock` on `<event>:<instant>.lock` without waiting; if another live tick
    holds it, that tick is about to run the event: skip it;
 2. if `<event>:<instant>.started` exists, a tick already started the run: skip it;
-3. otherwise write `.started` (whole: a temporary file linked into place), release the
-   lock, and run the event.
+3. otherwise run the event: just before its task starts (after its mutexes and
+   `before` hooks), write `.started` (whole: a temporary file linked into place) and
+   release the lock.
 
 A tick killed before step 3 of an event leaves no `.started` and its lock dies with
-it, so a retry of the minute runs exactly the events that never started. The files
+it, so a retry of the minute runs exactly the events that never started. A run that
+did not start (its overlap lock was held, its mutex store unreachable) is not marked
+either: a retry may run it. The one moment a kill loses a run is between writing
+`.started` and starting the task, a fork's length. The files
 live in `storage/framework/ticks/<minute>/` and are removed after `KEPT`.
 
 The sub-minute loop of a minute is guarded the same way by an `flock` alone (a dead
@@ -53,15 +57,6 @@ class RunClaim:
                 folder.create_exclusively(f"{self._name}.started", json.dumps(record).encode())
         finally:
             self.release()
-
-    def forget(self) -> None:
-        """The run did not happen after all (its mutex store was unreachable): let a
-        retry of the minute run it."""
-        try:
-            with self._claims.folder(self._minute, create=False) as folder:
-                folder.remove(f"{self._name}.started")
-        except (OSError, ValueError):
-            pass
 
     def release(self) -> None:
         if self._descriptor >= 0:

@@ -105,28 +105,33 @@ def needs_mutex(event: Event) -> bool:
 
 def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = None,
               mutexes: Callable[[], MutexBackend] | None = None,
-              allow_background: bool = True) -> RunOutcome:
+              allow_background: bool = True,
+              on_start: Callable[[], None] | None = None) -> RunOutcome:
     """Run `event` now and report what happened.
 
     `scheduled` is the instant the run is for (the one-server claim is keyed by it);
     `mutexes` gives the mutex store, asked for only when the event needs one. With
     `allow_background` false a background event runs in the foreground too.
+    `on_start` is called once the run is sure to go ahead, just before its task starts
+    (for a background run: before it is handed to its supervisor).
     """
     outcome = RunOutcome(event, started=datetime.now(UTC))
     lock = _take_mutexes(event, settings, scheduled or outcome.started, mutexes, outcome)
     if outcome.skipped or outcome.not_run:
         return outcome
     if event.background and allow_background:
+        if on_start is not None:
+            on_start()
         _hand_to_supervisor(event, settings, lock, outcome)
         return outcome
-    _run_and_finish(event, settings, lock, outcome)
+    _run_and_finish(event, settings, lock, outcome, on_start)
     return outcome
 
 
 def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
-                    outcome: RunOutcome) -> None:
+                    outcome: RunOutcome, on_start: Callable[[], None] | None = None) -> None:
     try:
-        _run_task(event, settings, lock, outcome)
+        _run_task(event, settings, lock, outcome, on_start)
     finally:
         if lock is not None:
             lock.release()
@@ -196,11 +201,13 @@ def _take_mutexes(event: Event, settings: Settings, scheduled: datetime,
 
 
 def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
-              outcome: RunOutcome) -> None:
+              outcome: RunOutcome, on_start: Callable[[], None] | None = None) -> None:
     clock = time.monotonic()
     _call_hooks("before", event.before_hooks, {"event": event}, outcome)
     _ping(event, "before", outcome)
     with tempfile.TemporaryFile(prefix="scheduler-output-") as output:
+        if on_start is not None:
+            on_start()
         try:
             child = process.start(event.task, output, settings, user=event.run_as,
                                   passed=event.run_as_env)

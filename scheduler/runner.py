@@ -118,10 +118,12 @@ class Tick:
                 already.append(f"Skipping {event.display_name}: {claim}")
                 continue
             ran_any = True
-            outcome = run_event(event, self.settings, scheduled=self.minute,
-                                mutexes=self.mutexes)
-            if outcome.not_run and claim is not None:
-                claim.forget()  # it never ran: a retry of the minute may run it
+            try:
+                outcome = run_event(event, self.settings, scheduled=self.minute,
+                                    mutexes=self.mutexes, on_start=self._starter(claim))
+            finally:
+                if claim is not None:
+                    claim.release()
             self._report(outcome)
         if loop is not None:
             _, status = os.waitpid(loop, 0)
@@ -152,20 +154,32 @@ class Tick:
             return None
 
     def _claim(self, event: Event, instant: datetime) -> RunClaim | str | None:
-        """This host's claim on `event`'s run for `instant`, marked started: a RunClaim
-        (run it), a reason to skip it (it started already), or None when the record
-        cannot be written: then it runs anyway, after one warning per tick, since a
-        task that needs no storage must not be stopped by a full or read-only disk."""
+        """This host's claim on `event`'s run for `instant`: a RunClaim (run it, and
+        mark it started with `_starter`), a reason to skip it (it started already), or
+        None when the claims cannot be read or written: then it runs anyway, after one
+        warning per tick, since a full or read-only disk must not stop a task that
+        needs no storage."""
         if not self._claim_keys:
             self._claim_keys = claim_keys(self.schedule)
         try:
-            claim = self._claims.claim(self._claim_keys[id(event)], instant)
-            if isinstance(claim, RunClaim):
-                claim.mark_started()
-            return claim
+            return self._claims.claim(self._claim_keys[id(event)], instant)
         except (OSError, ValueError) as error:
             self._warn_claims_unavailable(error)
             return None
+
+    def _starter(self, claim: RunClaim | None) -> Callable[[], None] | None:
+        """What `run_event` calls just before the task starts: record "started" (as
+        late as possible, so a tick killed earlier leaves the run to a retry)."""
+        if claim is None:
+            return None
+
+        def mark_started() -> None:
+            try:
+                claim.mark_started()
+            except (OSError, ValueError) as error:
+                self._warn_claims_unavailable(error)
+
+        return mark_started
 
     def _warn_claims_unavailable(self, error: BaseException) -> None:
         if self._claims_warned:
@@ -252,17 +266,21 @@ class Tick:
         claim = self._claim(event, instant)
         if isinstance(claim, str):
             return  # a run of this instant started in an earlier loop of the minute
+        starter = self._starter(claim)
 
         def one_run() -> int:  # pragma: no cover - runs in the forked child
             self.failed = False
             time.sleep(max(0.0, at - time.time()))
-            outcome = run_event(event, self.settings, scheduled=instant, mutexes=self.mutexes)
-            if outcome.not_run and claim is not None:
-                claim.forget()
+            outcome = run_event(event, self.settings, scheduled=instant, mutexes=self.mutexes,
+                                on_start=starter)
             self._report(outcome)
             return 1 if self.failed else 0
 
-        runs.append(fork_child(one_run))
+        try:
+            runs.append(fork_child(one_run))
+        finally:
+            if claim is not None:
+                claim.release()  # the run's process holds it now, until it starts
 
     def _paused_now(self) -> bool:
         """Whether a pause holds back the sub-minute loop's next run (said once)."""
