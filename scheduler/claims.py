@@ -54,7 +54,10 @@ class RunClaim:
         record = {"pid": os.getpid(), "started": datetime.now(UTC).isoformat()}
         try:
             with self._claims.folder(self._minute) as folder:
-                folder.create_exclusively(f"{self._name}.started", json.dumps(record).encode())
+                # Not synced: a record a crash loses reads as absent (the run may then
+                # happen again after the crash), and ticks with many tasks stay quick.
+                folder.create_exclusively(f"{self._name}.started",
+                                          json.dumps(record).encode(), durable=False)
         finally:
             self.release()
 

@@ -149,11 +149,11 @@ class Tick:
     def _storage_refusal(self) -> str | None:
         """Why the storage folder may not be used (others can write to it), or None.
 
-        A storage folder that cannot be made or opened at all (a full or read-only
-        disk) is no reason to refuse: the tasks that need it say so, one by one.
+        A storage folder that is missing, or cannot be opened at all, is no reason to
+        refuse: the tasks that need it make it, or say why they cannot, one by one.
         """
         try:
-            with storage_folder(self.settings):
+            with storage_folder(self.settings, create=False):
                 return None
         except UnsafeStorage as error:
             return str(error.strerror)

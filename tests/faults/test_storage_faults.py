@@ -79,13 +79,24 @@ def empty_claims(storage: Path) -> list[Path]:
             and not path.name.endswith((".lock", ".guard"))]
 
 
+@pytest.fixture
+def out(project: Project, tmp_path: Path) -> Path:
+    """The folder the tasks record to (outside storage), with the kernel written."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    project.kernel(KERNEL.replace("OUT", str(folder)))
+    return folder
+
+
+@pytest.fixture
+def storage(small_disk: Path) -> Path:
+    folder = small_disk / "storage"
+    folder.mkdir(mode=0o700)
+    return folder
+
+
 def test_on_a_full_disk_tasks_without_storage_run_and_the_others_say_why(
-        project: Project, small_disk: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    project.kernel(KERNEL.replace("OUT", str(out)))
-    storage = small_disk / "storage"
-    storage.mkdir(mode=0o700)
+        project: Project, small_disk: Path, storage: Path, out: Path) -> None:
     fill(small_disk)
     result = tick(project, storage)
     assert sorted(words(out)) == ["plain", "shell"]
@@ -110,12 +121,7 @@ def test_on_a_full_disk_tasks_without_storage_run_and_the_others_say_why(
 
 
 def test_on_read_only_storage_tasks_without_storage_run_and_the_others_say_why(
-        project: Project, small_disk: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    project.kernel(KERNEL.replace("OUT", str(out)))
-    storage = small_disk / "storage"
-    storage.mkdir(mode=0o700)
+        project: Project, small_disk: Path, storage: Path, out: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     result = tick(project, storage)
     assert sorted(words(out)) == ["plain", "shell"]
@@ -127,18 +133,19 @@ def test_on_read_only_storage_tasks_without_storage_run_and_the_others_say_why(
     assert result.returncode == 1
 
 
-def test_an_empty_started_record_is_no_record(project: Project, tmp_path: Path) -> None:
+def test_an_empty_started_record_is_no_record(project: Project, out: Path) -> None:
     """A record cut short (an empty file, as a full disk left before) is not a claim."""
-    out = tmp_path / "out"
-    out.mkdir()
-    project.kernel(KERNEL.replace("OUT", str(out)))
     storage = project.storage
     first = tick(project, storage)
     assert first.returncode == 0, first.stdout + first.stderr
     minute = storage / "framework" / "ticks" / "20260308T0700"
     started = sorted(minute.glob("*.started"))
     assert len(started) == 4
-    started[0].write_bytes(b"")  # as if the write had been cut short
+    for record in started:
+        record.write_bytes(b"")  # as if each write had been cut short
     retry = tick(project, storage)
     assert retry.returncode == 0, retry.stdout + retry.stderr
-    assert len(words(out)) == 5  # that one event ran again, the others did not
+    # Each ran again, but for the one-server task, which its own claim still guards.
+    assert sorted(words(out)) == ["locked", "locked", "plain", "plain", "shell", "shell", "solo"]
+    assert "Skipping console.kernel.record('solo'): already ran on another server" \
+        in retry.stdout

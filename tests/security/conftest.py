@@ -8,23 +8,24 @@ tick ended within a bound, and what it said.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.test_user import user  # noqa: F401 - the second user, as a fixture
+from tests import test_user
+
+# The second user and a folder it can reach, as tests/test_user.py makes them.
+user = test_user.user
+shared_folder = test_user.shared_folder
 
 
 @pytest.fixture
-def area() -> Iterator[Path]:
-    """A folder outside pytest's private tmp_path that the second user can reach."""
-    folder = Path(tempfile.mkdtemp(prefix="scheduler-attack-"))
+def area(request: pytest.FixtureRequest) -> Path:
+    """A folder outside pytest's private tmp_path that the second user can reach (but,
+    unlike tests/test_user.py's, not write to: storage inside it must be the test's)."""
+    folder: Path = request.getfixturevalue("shared_folder")
     folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    return folder
 
 
 @pytest.fixture
