@@ -34,7 +34,6 @@ import grp
 import os
 import pwd
 import re
-import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -322,7 +321,9 @@ class Folder:
             os.close(descriptor)
 
     def _write_temporary(self, name: str, data: bytes, *, durable: bool = True) -> str:
-        temporary = f"{check_name(name)}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        # A random part no one can guess and plant a link under (os.urandom: the
+        # `secrets` module would add an import to every tick for the same bytes).
+        temporary = f"{check_name(name)}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
         descriptor = self.open_file(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         try:
             _write_all(descriptor, data)
@@ -431,9 +432,8 @@ def open_output_file(path: Path, flags: int) -> int:
                     # link's file before the check could refuse it.
                     descriptor = os.open(name, (flags & ~os.O_TRUNC) | _FILE_FLAGS, 0o600,
                                          dir_fd=current)
-                    _check_output(descriptor, where / name, current, trust)
-                    if flags & os.O_TRUNC and stat.S_ISREG(os.fstat(descriptor).st_mode):
-                        os.ftruncate(descriptor, 0)
+                    _check_output(descriptor, where / name, current, trust,
+                                  truncate=bool(flags & os.O_TRUNC))
                     return descriptor
                 if name != "..":
                     with contextlib.suppress(FileExistsError):
@@ -477,9 +477,11 @@ def _is_link(name: str, folder: int) -> bool:
         return False
 
 
-def _check_output(descriptor: int, path: Path, folder: int, trust: Trust) -> None:
+def _check_output(descriptor: int, path: Path, folder: int, trust: Trust, *,
+                  truncate: bool) -> None:
     """Refuse an output file that is no plain file of its own in a folder others can
-    write to (a FIFO that would block, a hard link to a file elsewhere)."""
+    write to (a FIFO that would block, a hard link to a file elsewhere); then empty it
+    if asked (closing it if anything fails)."""
     try:
         info = os.fstat(descriptor)
         shared = trust.other_writer(os.fstat(folder)) is not None
@@ -489,6 +491,8 @@ def _check_output(descriptor: int, path: Path, folder: int, trust: Trust) -> Non
                                 str(path))
         # Opened without blocking (a FIFO must not hang the tick); writes may block.
         os.set_blocking(descriptor, True)
+        if truncate and stat.S_ISREG(info.st_mode):
+            os.ftruncate(descriptor, 0)
     except BaseException:
         os.close(descriptor)
         raise
