@@ -16,6 +16,7 @@ from typing import Any
 
 from scheduler.settings import Settings
 from scheduler.storage import storage_folder
+from scheduler.streams import write_line
 
 
 def log_path(settings: Settings) -> Path:
@@ -32,7 +33,7 @@ def append_record(settings: Settings, record: dict[str, Any]) -> None:
             folder.append(path.name, line)
     except (OSError, ValueError) as error:
         reason = getattr(error, "strerror", None) or str(error)
-        print(f"Warning: could not write the run log {path}: {reason}", file=sys.stderr)
+        write_line(sys.stderr, f"Warning: could not write the run log {path}: {reason}")
 
 
 def _jsonable(value: object) -> str:

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
+from scheduler.process import RunAs
 from tests.conftest import Project
 from tests.kernels import RECORDING_KERNEL
 from tests.security.planting import needs_root
@@ -89,7 +90,7 @@ def schedule_tasks():
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "LANG": "C.UTF-8", "APP_ENV": "production", "REPORT_TITLE": "weekly",
         "HOME": user.pw_dir, "USER": user.pw_name, "LOGNAME": user.pw_name,
-        "SHELL": user.pw_shell}
+        "SHELL": user.pw_shell, "SCHEDULER_ROOT": str(project.root)}
     expected.update({name: project.env[name] for name in ("TZ", "LC_ALL")
                      if name in project.env})
     assert as_user["env"] == expected
@@ -102,7 +103,7 @@ def schedule_tasks():
     names = {line.split("=", 1)[0] for line in shell.splitlines() if "=" in line
              and not line.startswith(("l", "c", "t", "d", "-"))}
     assert names <= {"PATH", "LANG", "APP_ENV", "HOME", "USER", "LOGNAME", "SHELL", "TZ",
-                     "PWD", "SHLVL", "_", "OLDPWD"}
+                     "SCHEDULER_ROOT", "PWD", "SHLVL", "_", "OLDPWD"}
     assert "socket:" not in shell and ".lock" not in shell
 
     # A task of the tick's own user keeps its environment, but not the tick's Redis
@@ -117,3 +118,18 @@ def schedule_tasks():
     everything = result.stdout + result.stderr + log + shell
     assert secrets_in(everything) == []
     assert secrets_in(json.dumps(as_user)) == []
+
+
+def test_the_clean_environment_keeps_only_what_says_who_where_and_which_application(
+        user: pwd.struct_passwd) -> None:
+    tick = {"PATH": "/root/bin:/usr/bin", "HOME": "/root", "LANG": "C.UTF-8",
+            "APP_ENV": "staging", "SCHEDULER_ROOT": "/srv/app", "SCHEDULER_KERNEL": "app.tasks",
+            "SCHEDULER_COMMANDS": "app.commands", "SCHEDULER_CACHE_URL": "redis://:x@h/0",
+            "MAIL_PASSWORD": MAIL_PASSWORD, "API_TOKEN": API_TOKEN, "REPORT_TITLE": "weekly"}
+    environment = RunAs.named(user.pw_name, ("REPORT_TITLE", "NOT_SET")).environment(tick)
+    assert environment == {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8", "APP_ENV": "staging", "SCHEDULER_ROOT": "/srv/app",
+        "SCHEDULER_KERNEL": "app.tasks", "SCHEDULER_COMMANDS": "app.commands",
+        "REPORT_TITLE": "weekly", "HOME": user.pw_dir, "USER": user.pw_name,
+        "LOGNAME": user.pw_name, "SHELL": user.pw_shell}
