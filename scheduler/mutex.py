@@ -165,7 +165,7 @@ def backend_for(settings: Settings) -> MutexBackend:
                                 base=settings.storage, trust=trust)
     # Not urlsplit: it raises on a stray `[`, and a bad URL must not stop the tick.
     scheme = url.partition("://")[0] if "://" in url else ""
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in ("redis", "rediss", "unix", "postgresql", "postgres"):
         lease = settings.get("SCHEDULER_LEASE_SECONDS", "")
         try:
             seconds = float(lease) if lease else DEFAULT_LEASE.total_seconds()
@@ -174,9 +174,14 @@ def backend_for(settings: Settings) -> MutexBackend:
         if seconds <= 0:
             raise MutexUnavailable(f"SCHEDULER_LEASE_SECONDS {lease!r} is not a positive "
                                    f"number of seconds")
+        if scheme.startswith("postgres"):
+            from scheduler.postgres_mutex import PostgresMutexBackend  # psycopg: on use only
+
+            return PostgresMutexBackend(url, namespace(settings), timedelta(seconds=seconds))
         return RedisMutexBackend(url, namespace(settings), timedelta(seconds=seconds))
     raise MutexUnavailable(f"SCHEDULER_CACHE_URL {redact(url)!r}: unsupported scheme "
-                           f"{scheme!r} (use redis://host:port/db, or leave it unset for files)")
+                           f"{scheme!r} (use redis://host:port/db or "
+                           f"postgresql://user@host/db, or leave it unset for files)")
 
 
 def redact(url: str) -> str:
