@@ -29,11 +29,11 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
 
 from scheduler import process
+from scheduler.redaction import redact_url
 from scheduler.settings import Settings
-from scheduler.storage import Folder, UnsafeStorage, check_name
+from scheduler.storage import Folder, Trust, UnsafeStorage, check_name
 from scheduler.zones import UTC
 
 # A Redis overlap lock is a lease: renewed while the run lives, so a dead server's lock
@@ -157,10 +157,15 @@ def backend_for(settings: Settings) -> MutexBackend:
     """The backend `SCHEDULER_CACHE_URL` names: unset → files, `redis://` → Redis."""
     url = settings.cache_url
     if not url:
+        try:
+            trust = Trust.of(settings)
+        except UnsafeStorage as error:
+            raise MutexUnavailable(error.strerror) from None
         return FileMutexBackend(settings.storage / "mutex", namespace(settings),
-                                base=settings.storage)
-    scheme = urlsplit(url).scheme
-    if scheme in ("redis", "rediss", "unix"):
+                                base=settings.storage, trust=trust)
+    # Not urlsplit: it raises on a stray `[`, and a bad URL must not stop the tick.
+    scheme = url.partition("://")[0] if "://" in url else ""
+    if scheme in ("redis", "rediss", "unix", "postgresql", "postgres"):
         lease = settings.get("SCHEDULER_LEASE_SECONDS", "")
         try:
             seconds = float(lease) if lease else DEFAULT_LEASE.total_seconds()
@@ -169,18 +174,19 @@ def backend_for(settings: Settings) -> MutexBackend:
         if seconds <= 0:
             raise MutexUnavailable(f"SCHEDULER_LEASE_SECONDS {lease!r} is not a positive "
                                    f"number of seconds")
+        if scheme.startswith("postgres"):
+            from scheduler.postgres_mutex import PostgresMutexBackend  # psycopg: on use only
+
+            return PostgresMutexBackend(url, namespace(settings), timedelta(seconds=seconds))
         return RedisMutexBackend(url, namespace(settings), timedelta(seconds=seconds))
     raise MutexUnavailable(f"SCHEDULER_CACHE_URL {redact(url)!r}: unsupported scheme "
-                           f"{scheme!r} (use redis://host:port/db, or leave it unset for files)")
+                           f"{scheme!r} (use redis://host:port/db or "
+                           f"postgresql://user@host/db, or leave it unset for files)")
 
 
 def redact(url: str) -> str:
     """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return redact_url(url)
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -204,15 +210,17 @@ class FileMutexBackend(MutexBackend):
     storage folder; `base` is where that distrust starts (default: `folder` itself).
     """
 
-    def __init__(self, folder: Path, namespace: str, *, base: Path | None = None) -> None:
+    def __init__(self, folder: Path, namespace: str, *, base: Path | None = None,
+                 trust: Trust | None = None) -> None:
         self.folder = folder
         self.namespace = namespace
         self.base = base or folder
+        self.trust = trust
         self.description = f"files in {folder}"
 
     def _open(self, *, create: bool = True) -> Folder:
         try:
-            return Folder.open(self.folder, base=self.base, create=create)
+            return Folder.open(self.folder, base=self.base, create=create, trust=self.trust)
         except FileNotFoundError:
             raise
         except (OSError, ValueError) as error:
@@ -480,7 +488,24 @@ class RedisMutexBackend(MutexBackend):
         self.lease = lease
         self.description = f"Redis at {redact(url)}"
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
-        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+        try:
+            self.client = redis.Redis.from_url(url, socket_timeout=5,
+                                               socket_connect_timeout=3)
+        except ValueError:
+            # Not the parser's own words: they may quote a piece of the password.
+            raise MutexUnavailable(f"SCHEDULER_CACHE_URL {redact(url)!r} is not a valid "
+                                   f"Redis URL") from None
+        # A job forked from this process must not get its logged-in connections.
+        process.hide_from_forked_jobs(self._socket_descriptors)
+
+    def _socket_descriptors(self) -> list[int]:
+        """The descriptors of this client's open connections (redis-py keeps them in
+        its pool; no public call lists them)."""
+        pool = self.client.connection_pool
+        connections = [*getattr(pool, "_available_connections", ()),
+                       *getattr(pool, "_in_use_connections", ())]
+        sockets = [getattr(connection, "_sock", None) for connection in connections]
+        return [sock.fileno() for sock in sockets if sock is not None and sock.fileno() >= 0]
 
     def _call(self, action: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         try:
