@@ -6,8 +6,9 @@ fields `task` (the task's display name), `status` (DONE, FAIL, STARTED, SKIPPED)
 `duration` (seconds), None on lines that are not about one run.
 
 stdout gets the same lines as text, or with `SCHEDULER_LOG_FORMAT=json` one JSON object
-per line, for container log collectors, or with `off` nothing (the logger alone). A stdout that cannot be written is dropped
-(see scheduler.streams); the logger still gets every line.
+per line, for container log collectors, or with `off` nothing (the logger alone). A
+stdout that cannot be written is dropped (see scheduler.streams); the logger still gets
+every line.
 """
 
 from __future__ import annotations
