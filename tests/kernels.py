@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from tests.conftest import Project
 
@@ -35,3 +36,23 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.02)
+
+
+def history(project: Project, *, ended_only: bool = True) -> list[dict[str, Any]]:
+    """The runs recorded in the project's run history (its default SQLite file), oldest
+    first, as `schedule:history --json` shows them; with `ended_only`, only the runs that
+    ran to an end (success, failure, timeout)."""
+    from scheduler.history.sqlite import SqliteStore
+    from scheduler.history.store import ENDED_STATUSES, StoreError
+
+    path = project.storage / "scheduler.sqlite3"
+    if not path.exists():
+        return []
+    store = SqliteStore(path, project.storage)
+    try:
+        records = store.runs(statuses=ENDED_STATUSES if ended_only else ())
+    except StoreError:
+        return []  # the first tick has not made the tables yet
+    finally:
+        store.close()
+    return [record.as_json() for record in reversed(records)]

@@ -154,6 +154,10 @@ class Store:
 
     # The DB-API parameter marker of the driver; the SQL below is written with `?`.
     parameter = "?"
+    # Whether a connection is kept between transactions. SQLite's is not: the library
+    # keeps per-file lock state in the process, which a forked child (a supervisor, the
+    # sub-minute loop) would inherit and trust, so no connection may be open at a fork.
+    keeps_connection = True
     column_types: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, display_url: str) -> None:
@@ -219,11 +223,15 @@ class Store:
                 raise
             cursor.execute("COMMIT")
         except self._errors() as error:
-            self._drop_broken_connection()
+            self._drop_connection()
             raise StoreError(f"the run history at {self.display_url}: {_first_line(error)}") \
                 from None
+        finally:
+            if not self.keeps_connection:
+                self._drop_connection()
 
-    def _drop_broken_connection(self) -> None:
+    def _drop_connection(self) -> None:
+        """Close the connection (a broken one is reopened on next use)."""
         try:
             self.close()
         except Exception:
