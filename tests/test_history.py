@@ -119,7 +119,7 @@ def test_ticks_record_exactly_the_runs_they_made(project: Project) -> None:
     assert hangs["signal"] == 15 and "timed out after 0.5s" in str(hangs["message"])
     background = by_key[("background", "web-1", "2026-03-08T07:00:00+00:00")]
     assert background["background"] is True and background["pid"] != fails["pid"]
-    assert 2 <= float(background["duration"]) < 20  # type: ignore[arg-type]
+    assert 2 <= float(background["duration"]) < 20
     succeeds = by_key[("succeeds", "web-1", "2026-03-08T07:00:00+00:00")]
     assert succeeds["attributes"] == {"team": "platform"}
     assert succeeds["expression"] == "* * * * *"
