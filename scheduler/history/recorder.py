@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from scheduler.event import Event
@@ -141,7 +141,6 @@ def start_recording(schedule: Schedule, settings: Settings,
     tick that had no tick at all, and prune a batch of old rows. Returns the recorder,
     or None when the history is off or its settings are wrong (said in one warning)."""
     from scheduler.history import history_config, open_store
-    from scheduler.history.lateness import record_missed
     from scheduler.history.retention import prune
 
     try:
@@ -159,7 +158,9 @@ def start_recording(schedule: Schedule, settings: Settings,
         store.ensure_schema()
         previous = store.last_tick()
         store.record_tick(minute, settings.host, os.getpid(), datetime.now(UTC))
-        if previous is not None:
+        if previous is not None and minute - previous.minute > timedelta(minutes=1):
+            from scheduler.history.lateness import record_missed  # only after a gap
+
             record_missed(store, schedule, previous.minute, minute, settings)
         prune(store, datetime.now(UTC), config.days)
 
