@@ -14,7 +14,6 @@ process; the runs go on unrecorded.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from scheduler.history import HistoryConfig
 from scheduler.history.store import Store
 from scheduler.listeners import Listeners
 from scheduler.settings import Settings
+from scheduler.ticklog import write_stderr
 from scheduler.zones import UTC
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ Warn = Callable[[str], None]
 
 
 def warn_on_stderr(message: str) -> None:
-    print(f"Warning: {message}", file=sys.stderr, flush=True)
+    """One warning line on stderr (dropped, never raised, when stderr is broken)."""
+    write_stderr(f"Warning: {message}")
 
 
 class HistoryRecorder:
