@@ -198,7 +198,7 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A 512 KB tmpfs, mounted for the test (root only)."""
     mount_point = tmp_path / "small-disk"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs",
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs",
                               str(mount_point)], capture_output=True, text=True)
     if mounted.returncode != 0:
         if _in_ci():
