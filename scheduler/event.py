@@ -72,6 +72,9 @@ class Event(ManagesFrequencies):
     # "failure", "after".
     pings: tuple[tuple[str, Condition, str], ...] = ()
     timeout_seconds: float | None = None
+    # For schedule:monitor: how late a run may start, how long it may run (minutes).
+    grace_minutes: float | None = None
+    expected_runtime_minutes: float | None = None
 
     def __init__(self, task: Task) -> None:
         self.task = task
@@ -467,6 +470,24 @@ class Event(ManagesFrequencies):
             self._invalid("timeout", seconds, "expected a positive number of seconds")
         self.timeout_seconds = float(seconds)
         return self
+
+    def grace(self, minutes: float) -> Event:
+        """Let a run start up to `minutes` after its due instant before
+        `schedule:monitor` calls the task late (default 5 minutes)."""
+        self.grace_minutes = self._minutes("grace", minutes)
+        return self
+
+    def expected_runtime(self, minutes: float) -> Event:
+        """Expect a run to take at most `minutes`: `schedule:monitor` reports a run
+        still going after that as long-running."""
+        self.expected_runtime_minutes = self._minutes("expected_runtime", minutes)
+        return self
+
+    def _minutes(self, method: str, minutes: object) -> float:
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) \
+                or not 0 < minutes < float("inf"):
+            self._invalid(method, minutes, "expected a positive number of minutes")
+        return float(minutes)
 
     # -- evaluation -------------------------------------------------------------------------
     def scheduled_wall_time(self, now: ZoneMinute) -> datetime | None:

@@ -6,7 +6,7 @@
    task's child sends the job to its queue, and the queue's id for it is recorded;
 4. its output to the files and e-mails it asks for;
 5. `on_success` or `on_failure` hooks and pings, then `after` hooks and pings;
-6. release the lock, and write one line to the run log.
+6. release the lock, and tell the listeners (the run history is one) how it ended.
 
 `run_event` does all of it in the calling process, or for `run_in_background` events
 hands steps 2-6 to a detached supervisor process and returns at once. It never raises
@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from scheduler import process, runlog
+from scheduler import process
 from scheduler.event import Event
 from scheduler.hooks import call_hook, call_in_supervisor
 from scheduler.listeners import Listeners
@@ -64,6 +64,8 @@ class RunOutcome:
     not_run: str | None = None
     timed_out: bool = False
     background: bool = False
+    # The instant the run was due for (None for a run started by hand, schedule:test).
+    scheduled: datetime | None = None
     # A dispatched task: the id the queue gave the job (None if none was sent).
     job_id: str | None = None
 
@@ -91,26 +93,11 @@ class RunOutcome:
     def output_tail(self, lines: int = 20) -> list[str]:
         return self.output.rstrip("\n").splitlines()[-lines:] if self.output.strip() else []
 
-    def log_record(self) -> dict[str, Any]:
-        """This run as a line of the run log."""
-        status = ("timeout" if self.timed_out else
-                  "success" if self.task_succeeded else "failure")
-        return {
-            "name": self.event.display_name,
-            "task": self.event.task.identity,
-            "expression": self.event.expression,
-            "status": status,
-            "exit_code": self.exit_code,
-            "signal": self.status.signal if self.status else None,
-            "started": self.started,
-            "finished": self.started + timedelta(seconds=self.duration),
-            "duration_ms": round(self.duration * 1000, 1),
-            "background": self.background,
-            "job_id": self.job_id,
-            "pid": os.getpid(),
-            "errors": [error.splitlines()[0] for error in self.errors + self.hook_errors],
-            "warnings": self.warnings,
-        }
+    @property
+    def result(self) -> str:
+        """How a run that started ended: `success`, `failure` or `timeout`."""
+        return ("timeout" if self.timed_out else
+                "success" if self.task_succeeded else "failure")
 
 
 def needs_mutex(event: Event) -> bool:
@@ -133,7 +120,7 @@ def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = 
     (for a background run: before it is handed to its supervisor).
     """
     listeners = listeners or Listeners()
-    outcome = RunOutcome(event, started=datetime.now(UTC))
+    outcome = RunOutcome(event, started=datetime.now(UTC), scheduled=scheduled)
     lock = _take_mutexes(event, settings, scheduled or outcome.started, mutexes, outcome)
     if outcome.skipped:
         report_event(listeners, "skipped", outcome)
@@ -173,7 +160,6 @@ def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
             report_event(listeners, "failed", outcome)
         if outcome.background:
             report_event(listeners, "background_finished", outcome)
-        runlog.append_record(settings, outcome.log_record())
 
 
 def _hand_to_supervisor(event: Event, settings: Settings, lock: HeldLock | None,

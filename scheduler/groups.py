@@ -196,6 +196,8 @@ class SharesSettings:
     ping_on_failure = _Shared(Event.ping_on_failure)
     ping_on_failure_if = _Shared(Event.ping_on_failure_if)
     timeout = _Shared(Event.timeout)
+    grace = _Shared(Event.grace)
+    expected_runtime = _Shared(Event.expected_runtime)
 
 
 class GroupTemplate(SharesSettings):

@@ -8,7 +8,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scheduler.event import Event
 from scheduler.mutex import Holder, MutexUnavailable, backend_for
@@ -16,6 +16,9 @@ from scheduler.schedule import Schedule
 from scheduler.settings import Settings
 from scheduler.tasks import CommandTask
 from scheduler.zones import zone_label
+
+if TYPE_CHECKING:
+    from scheduler.history.store import RunRecord
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class EventSummary:
     # be rewritten for the display zone (then `display_timezone` is the event's zone).
     display_expressions: tuple[str, ...] = ()
     display_timezone: str = ""
+    # The latest recorded run (or skip) of the task, from the run history.
+    last_run: RunRecord | None = None
+    display_zone: tzinfo | None = None
 
     @property
     def held_by_pause(self) -> bool:
@@ -64,8 +70,20 @@ class EventSummary:
             flags.append("conditional")
         if self.holder is not None:
             flags.append(f"running ({self.holder.describe()})")
+        if self.last_run is not None:
+            flags.append(self.last_run_text())
         flags.extend(self.problems)
         return flags
+
+    def last_run_text(self) -> str:
+        """`last run success 2026-03-08 07:00 (12ms)`, in the display zone."""
+        from scheduler.runner import format_duration
+
+        run = self.last_run
+        assert run is not None
+        when = run.started.astimezone(self.display_zone) if self.display_zone else run.started
+        duration = f" ({format_duration(run.duration)})" if run.duration is not None else ""
+        return f"last run {run.status} {when:%Y-%m-%d %H:%M}{duration}"
 
     def as_json(self) -> dict[str, Any]:
         event = self.event
@@ -95,6 +113,14 @@ class EventSummary:
             "running": None if self.holder is None else {
                 "pid": self.holder.pid, "host": self.holder.host,
                 "since": self.holder.started.isoformat()},
+            "last_run": None if self.last_run is None else {
+                "id": self.last_run.id, "status": self.last_run.status,
+                "reason": self.last_run.reason,
+                "scheduled": _iso(self.last_run.scheduled),
+                "started": self.last_run.started.isoformat(),
+                "finished": _iso(self.last_run.finished),
+                "duration": self.last_run.duration, "host": self.last_run.host,
+                "exit_code": self.last_run.exit_code},
         }
 
 
@@ -115,11 +141,13 @@ def summarize(schedule: Schedule, now: datetime, display_zone: tzinfo | None,
               known_commands: Collection[str] | None,
               holders: Mapping[str, Holder] | None = None, *,
               environments: Collection[str] = (), paused: bool = False,
-              by_next_due: bool = False) -> list[EventSummary]:
+              by_next_due: bool = False,
+              last_runs: Mapping[str, RunRecord] | None = None) -> list[EventSummary]:
     """Describe every event (only those that run in one of `environments`, if any are
     given), in declaration order or, with `by_next_due`, soonest first. Times and
     expressions are shown in `display_zone`, else in each event's own zone.
-    `paused`: the schedule is paused."""
+    `paused`: the schedule is paused; `last_runs`: the latest run of each task by name,
+    from the run history."""
     summaries = []
     for event in schedule.events:
         if environments and not any(event.runs_in_environment(name)
@@ -141,11 +169,16 @@ def summarize(schedule: Schedule, now: datetime, display_zone: tzinfo | None,
             event, due.astimezone(zone) if due else None,
             event.timezone_label(schedule.default_timezone), problems, holder, paused,
             display_expressions=converted or (event.expression,),
-            display_timezone=zone_label(zone if converted else own_zone)))
+            display_timezone=zone_label(zone if converted else own_zone),
+            last_run=(last_runs or {}).get(event.display_name), display_zone=zone))
     if by_next_due:  # a stable sort: ties keep their declaration order; "never" last
         summaries.sort(key=lambda summary: (summary.next_due is None,
                                             summary.next_due or now))
     return summaries
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def _utc_offset(moment: datetime, zone: tzinfo) -> timedelta:

@@ -97,6 +97,8 @@ class Tick:
         if refusal is not None:
             self.echo(refusal)
             return 2
+        if not dry_run:
+            self._record_history()
         broken = set()
         if self.known_commands is not None:
             for event in unknown_commands(self.schedule, self.known_commands):
@@ -154,6 +156,12 @@ class Tick:
             if not ran_any and not repeating and paused is None:  # a paused tick said why
                 self.echo(NOTHING_DUE)
         return 1 if self.failed else 0
+
+    def _record_history(self) -> None:
+        """Subscribe the run history to this tick's task events and record the tick."""
+        from scheduler.history.recorder import start_recording  # not for dry runs
+
+        start_recording(self.schedule, self.settings, self.minute)
 
     def _storage_refusal(self) -> str | None:
         """Why the storage folder may not be used (others can write to it), or None.
@@ -273,10 +281,10 @@ class Tick:
         this REPEAT_LEAD_SECONDS early): the child waits for the instant itself, so the
         cost of forking does not make the run late. The filters are asked for each run,
         in the child, at the instant itself, so that they see the time the run is for."""
-        if not event.runs_when_paused and self._paused_now():
-            self._skipped(event, "paused", "the schedule is paused")
-            return
         instant = datetime.fromtimestamp(at, UTC)
+        if not event.runs_when_paused and self._paused_now():
+            self._skipped(event, "paused", "the schedule is paused", instant)
+            return
         claim = self._claim(event, instant)
         if isinstance(claim, str):
             return  # a run of this instant started in an earlier loop of the minute
@@ -286,9 +294,10 @@ class Tick:
             self.failed = False
             time.sleep(max(0.0, at - time.time()))
             if is_down(self.settings) and not event.runs_in_maintenance:
-                self._skipped(event, "maintenance", "the application is in maintenance mode")
+                self._skipped(event, "maintenance", "the application is in maintenance mode",
+                              instant)
                 return 0
-            if not self._conditions_pass(event):
+            if not self._conditions_pass(event, instant):
                 return 1 if self.failed else 0
             self._report(run_event(event, self.settings, scheduled=instant,
                                    mutexes=self.mutexes, listeners=self.schedule.listeners,
@@ -318,7 +327,7 @@ class Tick:
         except MutexUnavailable:
             return False
 
-    def _conditions_pass(self, event: Event) -> bool:
+    def _conditions_pass(self, event: Event, scheduled: datetime | None = None) -> bool:
         try:
             if event.conditions_pass():
                 return True
@@ -327,7 +336,7 @@ class Tick:
                        + _indent(traceback.format_exc()), task=event.display_name,
                        status="SKIPPED")
             return False
-        self._skipped(event, "filter", "its when/skip conditions said no")
+        self._skipped(event, "filter", "its when/skip conditions said no", scheduled)
         return False
 
     def _hold_back(self, due: list[Event], exempt: Callable[[Event], bool], code: str,
@@ -341,11 +350,14 @@ class Tick:
                 self._skipped(event, code, reason)
         return running
 
-    def _skipped(self, event: Event, code: str, reason: str) -> None:
-        """Tell the listeners that a due run of `event` was not started, and why."""
+    def _skipped(self, event: Event, code: str, reason: str,
+                 scheduled: datetime | None = None) -> None:
+        """Tell the listeners that a due run of `event` (for the instant `scheduled`,
+        default this tick's minute) was not started, and why."""
         if not self.schedule.listeners or self.dry_run:
             return
-        outcome = RunOutcome(event, started=datetime.now(UTC), skipped=reason, skip_code=code)
+        outcome = RunOutcome(event, started=datetime.now(UTC), skipped=reason, skip_code=code,
+                             scheduled=scheduled or self.minute)
         report_event(self.schedule.listeners, "skipped", outcome)
         for warning in outcome.warnings:
             self.echo(f"Warning: {event.display_name}: {warning}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from tests.conftest import Project
 
@@ -41,6 +42,26 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.02)
+
+
+def history(project: Project, *, ended_only: bool = True) -> list[dict[str, Any]]:
+    """The runs recorded in the project's run history (its default SQLite file), oldest
+    first, as `schedule:history --json` shows them; with `ended_only`, only the runs that
+    ran to an end (success, failure, timeout)."""
+    from scheduler.history.sqlite import SqliteStore
+    from scheduler.history.store import ENDED_STATUSES, StoreError
+
+    path = project.storage / "scheduler.sqlite3"
+    if not path.exists():
+        return []
+    store = SqliteStore(path, project.storage)
+    try:
+        records = store.runs(statuses=ENDED_STATUSES if ended_only else ())
+    except StoreError:
+        return []  # the first tick has not made the tables yet
+    finally:
+        store.close()
+    return [record.as_json() for record in reversed(records)]
 
 
 def alive(pid: int) -> bool:
@@ -94,3 +115,22 @@ def processes_started_in(folder: Path, env: Mapping[str, str]) -> Iterator[Start
                 process.wait()
         for pid in processes_in(folder):
             os.kill(pid, signal.SIGKILL)
+
+
+def history_dump(storage: Path) -> str:
+    """Every record of the run history in `storage` (not the tasks' own output, which
+    holds whatever the tasks printed), as text, for tests that check what the scheduler
+    itself wrote down."""
+    from scheduler.history.sqlite import SqliteStore
+    from scheduler.history.store import StoreError
+
+    path = storage / "scheduler.sqlite3"
+    if not path.is_file() or path.is_symlink():
+        return ""
+    store = SqliteStore(path, storage)
+    try:
+        return json.dumps([record.as_json() for record in store.runs()])
+    except StoreError:
+        return ""
+    finally:
+        store.close()

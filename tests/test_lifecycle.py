@@ -1,19 +1,15 @@
-"""A task's lifecycle through the real tick: background runs, e-mail, pings, timeouts, log."""
+"""A task's lifecycle through the real tick: background runs, e-mail, pings, timeouts, and
+the record each run leaves in the run history."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tests.conftest import Project
 from tests.kernels import RECORDING_KERNEL as HEADER
+from tests.kernels import history as run_log
 from tests.kernels import ran, wait_for
 from tests.servers import MailServer
-
-
-def run_log(project: Project) -> list[dict[str, object]]:
-    path = project.storage / "logs" / "scheduler.log"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def test_background_tasks_outlive_the_tick_and_finish_their_lifecycle(project: Project) -> None:
@@ -37,13 +33,13 @@ def schedule_tasks():
     assert ran(project) == ["foreground"]
     assert result.stdout.count("in the background") == 3
     assert "Running bg job in the background" in result.stdout
-    wait_for(lambda: len(ran(project)) == 4 and (project.storage / "command.log").exists())
+    # Each supervisor records its run once the output is written and the hooks ran.
+    wait_for(lambda: len([r for r in run_log(project) if r["background"]]) == 3)
     assert sorted(ran(project)) == ["after-job:job", "exec", "foreground", "job"]
     assert (project.storage / "job.log").read_text() == "job output\n"
     assert (project.storage / "exec.log").read_text() == "shell output\n"
     assert (project.storage / "command.log").read_text().strip()
-    wait_for(lambda: len([r for r in run_log(project) if r["background"]]) == 3)
-    statuses = {r["name"]: r["status"] for r in run_log(project)}
+    statuses = {r["task"]: r["status"] for r in run_log(project)}
     assert statuses["bg job"] == "success" and statuses["bg exec"] == "success"
 
 
@@ -63,7 +59,8 @@ def schedule_tasks():
     assert ran(project) == ["failed:139"]
     wait_for(lambda: bool(run_log(project)))
     [entry] = run_log(project)
-    assert (entry["name"], entry["status"], entry["signal"]) == ("crasher", "failure", 11)
+    assert (entry["task"], entry["status"], entry["signal"]) == ("crasher", "failure", 11)
+    assert entry["background"] is True
 
 
 def test_a_background_run_holds_its_overlap_lock_until_it_ends(project: Project) -> None:
@@ -81,7 +78,7 @@ def schedule_tasks():
     second = project.artisan("schedule:run", "--at", "2026-03-08T07:01:00Z")
     assert "Skipping slow: the previous run is still running" in second.stdout
     wait_for(lambda: ran(project) == ["start", "end"])
-    wait_for(lambda: len(run_log(project)) == 1)  # the supervisor released it, then logged
+    wait_for(lambda: len(run_log(project)) == 1)  # the supervisor released it, then recorded
     third = project.artisan("schedule:run", "--at", "2026-03-08T07:02:00Z",
                             env={"TASK_SECONDS": "0"})
     assert "Running slow in the background" in third.stdout
@@ -200,14 +197,14 @@ def schedule_tasks():
     assert "killed by SIGTERM" in result.stdout
     assert "timed out after 0.5s" in result.stdout and "killed by SIGKILL" in result.stdout
     assert ran(project) == ["started", "failure-hook", "after"]
-    entries = {entry["name"]: entry for entry in run_log(project)}
+    entries = {entry["task"]: entry for entry in run_log(project)}
     assert entries["sleepy"]["status"] == "timeout"
     # The lock was released: the next minute's run starts at once.
     again = project.artisan("schedule:run", "--at", "2026-03-08T07:01:00Z", timeout=30)
     assert "Skipping sleepy" not in again.stdout and ran(project).count("started") == 2
 
 
-def test_the_run_log_has_a_json_line_per_run(project: Project) -> None:
+def test_the_history_has_a_record_per_run(project: Project) -> None:
     project.kernel(HEADER + """
 def schedule_tasks():
     schedule().job(record, "one").name("first")
@@ -215,11 +212,13 @@ def schedule_tasks():
 """)
     project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
     first, second = run_log(project)
-    assert (first["name"], first["status"], first["exit_code"]) == ("first", "success", 0)
-    assert (second["name"], second["status"], second["exit_code"]) == ("second", "failure", 7)
+    assert (first["task"], first["status"], first["exit_code"]) == ("first", "success", 0)
+    assert (second["task"], second["status"], second["exit_code"]) == ("second", "failure", 7)
     for entry in (first, second):
-        assert {"started", "finished", "duration_ms", "task", "expression"} <= set(entry)
+        assert entry["expression"] == "* * * * *"
+        assert entry["scheduled"] == "2026-03-08T07:00:00+00:00"
         assert str(entry["started"]) <= str(entry["finished"])
+        assert 0 <= entry["duration"] < 30
 
 
 def test_runs_appending_to_one_file_never_tear_each_others_lines(project: Project) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Project
-from tests.kernels import wait_for
+from tests.kernels import history, wait_for
 from tests.queue_support import (
     celery_worker,
     jobs_environment,
@@ -432,7 +432,6 @@ def notes(project: Project) -> list[str]:
 
 def test_a_dispatch_is_an_event_like_any_other_hooks_listeners_filters_pause(
         project: Project) -> None:
-    import json
 
     project.kernel(OWN_DISPATCHER)
 
@@ -444,9 +443,8 @@ def test_a_dispatch_is_an_event_like_any_other_hooks_listeners_filters_pause(
         "success: Sent: task id job-a", "finished job-a",
         "outbox got build ['paused'] {}", "finished job-paused"]
     assert "sent as task id job-a" in first.stdout
-    log = [json.loads(line) for line in
-           (project.storage / "logs" / "scheduler.log").read_text().splitlines()]
-    assert [(entry["name"], entry["job_id"]) for entry in log] == [
+    log = history(project)
+    assert [(entry["task"], entry["job_id"]) for entry in log] == [
         ("build a", "job-a"), ("dispatch console.kernel.build('paused') to 'outbox'",
                                "job-paused")]
 
@@ -613,7 +611,6 @@ def schedule_tasks():
 
 def test_a_background_dispatch_is_sent_by_the_supervisor_and_logged_with_its_job_id(
         project: Project) -> None:
-    import json
 
     project.kernel("""
 from scheduler import queues, schedule
@@ -622,14 +619,12 @@ def schedule_tasks():
     queues.register("outbox", lambda target, args, kwargs: f"job-{args[0]}")
     schedule().dispatch("os.path.join", "late", queue="outbox").run_in_background()
 """)
-    log = project.storage / "logs" / "scheduler.log"
-
     result = project.artisan("schedule:run", "--at", AT)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "in the background" in result.stdout
-    wait_for(lambda: log.exists() and bool(log.read_text().strip()))
-    entry = json.loads(log.read_text().splitlines()[-1])
+    wait_for(lambda: bool(history(project)))
+    entry = history(project)[-1]
     assert (entry["job_id"], entry["background"], entry["status"]) == ("job-late", True,
                                                                        "success")
 

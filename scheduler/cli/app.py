@@ -10,7 +10,13 @@ from pathlib import Path
 import typer
 
 from scheduler import settings as settings_module
-from scheduler.cli import maintenance_commands, scaffold_commands, schedule_commands, work_command
+from scheduler.cli import (
+    history_commands,
+    maintenance_commands,
+    scaffold_commands,
+    schedule_commands,
+    work_command,
+)
 from scheduler.cli.catalog import command_summaries
 from scheduler.cli.registry import discover, registered
 from scheduler.settings import KERNEL_VARIABLE
@@ -34,6 +40,7 @@ def build_app(commands_package: str, only: str | None = None) -> tuple[typer.Typ
                       help="Artisan: run and inspect the application's scheduled tasks.")
     app.command("list", help="List every artisan command.")(list_commands)
     schedule_commands.register(app)
+    history_commands.register(app)
     maintenance_commands.register(app)
     scaffold_commands.register(app)
     work_command.register(app)

@@ -29,6 +29,7 @@ from scheduler.ticklog import FORMAT_VARIABLE, TickLog, write_stderr
 from scheduler.zones import zone_named
 
 if TYPE_CHECKING:
+    from scheduler.history.store import RunRecord
     from scheduler.listing import EventSummary
 
 AtOption = Annotated[str | None, typer.Option(
@@ -133,7 +134,7 @@ def schedule_list(
     environments = environment or []
     summaries = summarize(schedule, now, display_zone, _known_commands(context, schedule),
                           holders, environments=environments, paused=since is not None,
-                          by_next_due=by_next_due)
+                          by_next_due=by_next_due, last_runs=_last_runs(settings))
     if as_json:
         typer.echo(json.dumps([summary.as_json() for summary in summaries], indent=2))
         return
@@ -144,6 +145,31 @@ def schedule_list(
                    f"{'s' if len(environments) > 1 else ''}.")
         return
     _print_table(summaries, now)
+
+
+def _last_runs(settings: Settings) -> dict[str, RunRecord]:
+    """The latest run of each task from the run history; none when it is off, and a
+    warning when it cannot be read (the list is shown all the same)."""
+    from scheduler.history import history_config, open_store
+    from scheduler.history.store import StoreError
+
+    try:
+        config = history_config(settings)
+    except ValueError as error:
+        typer.echo(f"Warning: the last runs are not shown: {error}", err=True)
+        return {}
+    if not config.enabled:
+        return {}
+    store = open_store(config)
+    try:
+        if store.schema_version() == 0:
+            return {}  # no tick has recorded anything yet
+        return store.last_runs()
+    except StoreError as error:
+        typer.echo(f"Warning: the last runs are not shown: could not read {error}", err=True)
+        return {}
+    finally:
+        store.close()
 
 
 def _print_table(summaries: list[EventSummary], now: datetime) -> None:

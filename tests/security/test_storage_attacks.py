@@ -110,8 +110,8 @@ mkdir -p framework/ticks mutex/claims logs
 # Old minutes whose clean-up would delete every file in the decoy tree.
 ln -s {decoy} framework/ticks/20200101T0000
 ln -s {decoy} mutex/claims/20200101T0000
-# The run log and an output file, as links to a decoy file.
-ln -s {decoy}/file.txt logs/scheduler.log
+# The run history's database and an output file, as links to a decoy file.
+ln -s {decoy}/file.txt scheduler.sqlite3
 ln -s {decoy}/file.txt out.log
 # A state file whose token climbs out of the mutex folder to the decoy's *.lock.
 mkdir production-{locked.mutex_key}.x mutex/production-{locked.mutex_key}.x
@@ -136,10 +136,11 @@ done
     assert (f"could not write the output: {storage}/out.log is a symbolic link in {storage}, "
             f"which its owner {user.pw_name} can write to; refusing to follow it") \
         in result.stdout
-    # The run log link was replaced by nothing of the decoy's: the log is not written
-    # through it, and the tick says it could not write it.
-    assert (storage / "logs" / "scheduler.log").is_symlink()
-    assert f"could not write the run log {storage}/logs/scheduler.log" in result.stderr
+    # The history's database is not opened through the link, and the tick says, once,
+    # that it could not record the runs.
+    assert (storage / "scheduler.sqlite3").is_symlink()
+    [warning] = [line for line in result.stderr.splitlines() if "run history" in line]
+    assert f"{storage}/scheduler.sqlite3" in warning
     # The old minutes' links are gone, their targets untouched.
     assert not os.path.lexists(storage / "framework" / "ticks" / "20200101T0000")
     assert not os.path.lexists(storage / "mutex" / "claims" / "20200101T0000")

@@ -1,0 +1,78 @@
+"""The embedded default store: one SQLite file, shared by the tick, the sub-minute loop
+and background supervisors.
+
+WAL mode lets readers read while one process writes; every write transaction starts
+`BEGIN IMMEDIATE` (it takes the write lock at once, so the busy timeout, not an error,
+settles two writers that meet); and the busy timeout is long enough for many ticks and
+supervisors writing in the same second.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from scheduler.history.store import Store
+from scheduler.storage import Folder
+
+# How long a writer waits for another one before giving up (seconds): writes take
+# milliseconds, so this is only reached when something holds the file for good.
+BUSY_TIMEOUT = 15.0
+
+
+class SqliteStore(Store):
+    """The run history in the SQLite file at `path`."""
+
+    closes_before_fork = True  # see Store.closes_before_fork
+    column_types: ClassVar[Mapping[str, str]] = {"id": "INTEGER PRIMARY KEY", "real": "REAL"}
+
+    def __init__(self, path: Path, storage: Path | None = None) -> None:
+        super().__init__(f"sqlite:///{path}")
+        self.path = path
+        self.storage = storage
+
+    def _connect(self) -> Any:
+        self._create_file()
+        connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None,
+                                     check_same_thread=False)
+        try:
+            # WAL is a property of the file, set once; the first connection sets it.
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error:
+            connection.close()
+            raise
+        return connection
+
+    def _create_file(self) -> None:
+        """Create the database file 0600 (its folder 0700) before SQLite opens it.
+
+        Under the storage folder, which other users may write to, the folder is walked
+        without following links and the file must be a regular file (not a link planted
+        in its place); SQLite's own `-wal` and `-shm` files take the database file's
+        permissions.
+        """
+        inside = self.storage is not None and self.path.is_relative_to(self.storage)
+        try:
+            with Folder.open(self.path.parent,
+                             base=self.storage if inside else self.path.parent) as folder:
+                os.close(folder.open_file(self.path.name, os.O_RDWR | os.O_CREAT))
+        except ValueError as error:  # a name the storage primitives refuse
+            raise sqlite3.OperationalError(str(error)) from None
+        except OSError as error:
+            raise sqlite3.OperationalError(
+                f"cannot open {self.path}: {error.strerror or error}") from None
+
+    def _begin(self, cursor: Any) -> None:
+        cursor.execute("BEGIN IMMEDIATE")
+
+    def _table_exists(self, cursor: Any, name: str) -> bool:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                       (name,))
+        return cursor.fetchone() is not None
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        return (sqlite3.Error,)
