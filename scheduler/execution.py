@@ -200,8 +200,15 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
     _call_hooks("before", event.before_hooks, {"event": event}, outcome)
     _ping(event, "before", outcome)
     with tempfile.TemporaryFile(prefix="scheduler-output-") as output:
+        def orphaned() -> None:  # pragma: no cover - runs in the keeper
+            # The supervisor was killed: the keeper stopped the task; say so in the log.
+            outcome.errors.append("its supervisor was killed while it ran, so it was stopped")
+            outcome.duration = time.monotonic() - clock
+            runlog.append_record(settings, outcome.log_record())
+
         try:
-            child = process.start(event.task, output, settings, user=event.run_as)
+            child = process.start(event.task, output, settings, user=event.run_as,
+                                  on_orphaned=orphaned)
         except OSError as error:
             outcome.errors.append(f"could not start the task: {error}")
         else:

@@ -34,6 +34,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Protocol
 
+from scheduler.keeper import descendants
 from scheduler.process import ExitStatus
 from scheduler.runner import format_stamp
 from scheduler.zones import UTC
@@ -222,30 +223,7 @@ def process_groups_below(root: int) -> set[int]:
     Empty where there is no /proc (not Linux): then only the tick's own group is
     signalled, and tasks it started in sessions of their own outlive it.
     """
-    parent_of: dict[int, tuple[int, int]] = {}  # pid: (parent pid, process group)
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return set()
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:  # it ended while we looked
-            continue
-        # The command name may hold spaces or parentheses: the fields follow the last ")".
-        fields = stat.rsplit(b")", 1)[1].split()
-        parent_of[int(entry)] = (int(fields[1]), int(fields[2]))
-    children: dict[int, list[int]] = {}
-    for pid, (parent, _) in parent_of.items():
-        children.setdefault(parent, []).append(pid)
-    groups, stack = set(), [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            groups.add(parent_of[child][1])
-            stack.append(child)
+    groups = set(descendants(root).values())
     groups.discard(os.getpgrp())  # never the worker's own group
     return groups
 

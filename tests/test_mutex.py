@@ -87,16 +87,19 @@ def test_a_killed_tick_and_task_free_the_lock_at_once(project: Project) -> None:
     assert [line.split()[0] for line in runs(project)] == ["start", "start", "end"]
 
 
-def test_a_killed_tick_frees_the_lock_even_while_its_job_lives_on(project: Project) -> None:
+def test_a_killed_tick_stops_its_job_and_frees_the_lock(project: Project) -> None:
     project.kernel(KERNEL)
-    tick = start_tick(project, "--at", "2026-03-08T07:00:00Z", env={"TASK_SECONDS": "5"})
+    tick = start_tick(project, "--at", "2026-03-08T07:00:00Z", env={"TASK_SECONDS": "60"})
     wait_for(lambda: len(runs(project)) == 1)
+    task_pid = int(runs(project)[0].split()[1])
     tick.kill()
     tick.wait(timeout=10)
+    # The job dies with its tick (its keeper stops it), so no orphan runs on unlocked.
+    wait_for(lambda: not os.path.exists(f"/proc/{task_pid}"), timeout=10)
     again = project.artisan("schedule:run", "--at", "2026-03-08T07:01:00Z",
                             env={"TASK_SECONDS": "0"})
     assert "Running slow" in again.stdout, again.stdout
-    wait_for(lambda: len(runs(project)) == 4)  # the orphaned job still finishes
+    assert [line.split()[0] for line in runs(project)] == ["start", "start", "end"]
 
 
 def test_a_holder_older_than_the_expiration_no_longer_blocks(project: Project) -> None:
