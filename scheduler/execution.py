@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from scheduler import process, runlog
+from scheduler.deadline import DeadlinePassed, within
 from scheduler.event import Event
-from scheduler.hooks import call_hook
+from scheduler.hooks import call_hook, hook_timeout_or_default
 from scheduler.mutex import Blocked, HeldLock, MutexBackend, MutexUnavailable, backend_for
 from scheduler.process import ExitStatus
 from scheduler.settings import Settings
@@ -38,6 +39,8 @@ from scheduler.zones import UTC
 OUTPUT_KEPT = 1 << 20
 # Health-check services answer in milliseconds; a slow one must not hold up the tick.
 PING_TIMEOUT = 10.0
+# A whole e-mail may take this many times MAIL_TIMEOUT.
+MAIL_DEADLINE_FACTOR = 3
 
 
 @dataclass
@@ -197,8 +200,9 @@ def _take_mutexes(event: Event, settings: Settings, scheduled: datetime,
 def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
               outcome: RunOutcome) -> None:
     clock = time.monotonic()
-    _call_hooks("before", event.before_hooks, {"event": event}, outcome)
-    _ping(event, "before", outcome)
+    hook_limit = hook_timeout_or_default(settings)
+    _call_hooks("before", event.before_hooks, {"event": event}, outcome, hook_limit)
+    _ping(event, "before", outcome, hook_limit)
     with tempfile.TemporaryFile(prefix="scheduler-output-") as output:
         def orphaned() -> None:  # pragma: no cover - runs in the keeper
             # The supervisor was killed: the keeper stopped the task; say so in the log.
@@ -225,13 +229,13 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
     # decides which of on_success and on_failure run.
     available = {"event": event, "output": outcome.output, "exit_code": outcome.exit_code}
     if outcome.task_succeeded:
-        _call_hooks("on_success", event.success_hooks, available, outcome)
-        _ping(event, "success", outcome)
+        _call_hooks("on_success", event.success_hooks, available, outcome, hook_limit)
+        _ping(event, "success", outcome, hook_limit)
     else:
-        _call_hooks("on_failure", event.failure_hooks, available, outcome)
-        _ping(event, "failure", outcome)
-    _call_hooks("after", event.after_hooks, available, outcome)
-    _ping(event, "after", outcome)
+        _call_hooks("on_failure", event.failure_hooks, available, outcome, hook_limit)
+        _ping(event, "failure", outcome, hook_limit)
+    _call_hooks("after", event.after_hooks, available, outcome, hook_limit)
+    _ping(event, "after", outcome, hook_limit)
 
 
 def _wait(child: process.Child, timeout: float | None, outcome: RunOutcome) -> ExitStatus:
@@ -288,33 +292,54 @@ def _send_mail(event: Event, settings: Settings, outcome: RunOutcome) -> None:
         return
     subject = notify.output_mail_subject(event.display_name, outcome.task_succeeded,
                                          outcome.exit_code)
-    problem = notify.send_mail(mail, recipients, subject, outcome.output)
+    # MAIL_TIMEOUT bounds each exchange with the server; the deadline bounds the whole
+    # e-mail, which a server answering one byte at a time would otherwise stretch.
+    limit = MAIL_DEADLINE_FACTOR * mail.timeout
+    body = outcome.output
+    try:
+        with within(limit, f"the e-mail to {', '.join(recipients)}"):
+            problem = notify.send_mail(mail, recipients, subject, body)
+    except DeadlinePassed as error:
+        problem = f"{error} (three times MAIL_TIMEOUT); it was given up on"
     if problem:
         outcome.warnings.append(problem)
 
 
-def _ping(event: Event, moment: str, outcome: RunOutcome) -> None:
+def _ping(event: Event, moment: str, outcome: RunOutcome, condition_timeout: float) -> None:
     for ping_moment, condition, url in event.pings:
         if ping_moment != moment:
             continue
         try:
-            wanted = condition() if callable(condition) else condition
+            with within(condition_timeout, f"the condition of the ping to {url}"):
+                wanted = condition() if callable(condition) else condition
+        except DeadlinePassed as error:
+            outcome.warnings.append(f"{error} (SCHEDULER_HOOK_TIMEOUT); no ping was sent")
+            continue
         except Exception as error:
             outcome.warnings.append(f"the condition of the ping to {url} raised {error!r}")
             continue
         if wanted:
             from scheduler.notify import ping  # urllib, only for the runs that ping
 
-            problem = ping(url, timeout=PING_TIMEOUT)
+            # PING_TIMEOUT bounds each read; the deadline bounds the whole request, which
+            # a server trickling one byte at a time would otherwise stretch for minutes.
+            try:
+                with within(PING_TIMEOUT, f"the ping to {url}"):
+                    problem = ping(url, timeout=PING_TIMEOUT)
+            except DeadlinePassed as error:
+                problem = f"{error}; it was given up on"
             if problem:
                 outcome.warnings.append(problem)
 
 
 def _call_hooks(kind: str, hooks: Iterable[Callable[..., Any]], available: dict[str, Any],
-                outcome: RunOutcome) -> None:
+                outcome: RunOutcome, timeout: float) -> None:
     for hook in hooks:
+        name = getattr(hook, "__qualname__", repr(hook))
         try:
-            call_hook(hook, available)
+            with within(timeout, f"the {kind} hook {name}"):
+                call_hook(hook, available)
+        except DeadlinePassed as error:
+            outcome.hook_errors.append(f"{error} (SCHEDULER_HOOK_TIMEOUT) and was given up on")
         except Exception:
-            name = getattr(hook, "__qualname__", repr(hook))
             outcome.hook_errors.append(f"{kind} hook {name} raised:\n{traceback.format_exc()}")

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -159,7 +160,11 @@ def backend_for(settings: Settings) -> MutexBackend:
     url = settings.cache_url
     if not url:
         return FileMutexBackend(settings.storage / "mutex", namespace(settings))
-    scheme = urlsplit(url).scheme
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError as error:  # a stray "[", say: only the tasks that need it suffer
+        raise MutexUnavailable(f"SCHEDULER_CACHE_URL {redact(url)!r} is not a valid URL: "
+                               f"{error}") from None
     if scheme in ("redis", "rediss", "unix"):
         lease = settings.get("SCHEDULER_LEASE_SECONDS", "")
         try:
@@ -175,8 +180,12 @@ def backend_for(settings: Settings) -> MutexBackend:
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
+    """The URL without its password, for messages (even a URL too broken to parse)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        return re.sub(r":[^:@/]*@", ":***@", url)
     if parts.password is None:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
@@ -423,14 +432,28 @@ class RedisMutexBackend(MutexBackend):
         self.lease = lease
         self.description = f"Redis at {redact(url)}"
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
-        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+        self._unreachable_errors: tuple[type[BaseException], ...] = (
+            redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+        # Set at the first time-out or refused connection: from then on every call fails
+        # at once, so a Redis that accepts and never answers costs one time-out per tick,
+        # not one per event.
+        self._unreachable: str | None = None
+        try:
+            self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+        except ValueError as error:  # a port out of range, say
+            raise MutexUnavailable(f"SCHEDULER_CACHE_URL {redact(url)!r} is not a valid "
+                                   f"Redis URL: {error}") from None
 
     def _call(self, action: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._unreachable is not None:
+            raise MutexUnavailable(self._unreachable)
         try:
             return function(*args, **kwargs)
         except self._errors as error:
-            raise MutexUnavailable(f"Redis at {redact(self.url)} is unreachable ({action}): "
-                                   f"{error}") from None
+            message = f"Redis at {redact(self.url)} is unreachable ({action}): {error}"
+            if isinstance(error, self._unreachable_errors):
+                self._unreachable = (f"{message}; not asked again until the next tick")
+            raise MutexUnavailable(message) from None
 
     def _key(self, kind: str, key: str) -> str:
         return f"scheduler:{self.namespace}:{kind}:{key}"

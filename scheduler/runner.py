@@ -20,8 +20,10 @@ import traceback
 from collections.abc import Callable, Collection
 from datetime import datetime, tzinfo
 
+from scheduler.deadline import DeadlinePassed, within
 from scheduler.event import Event
 from scheduler.execution import RunOutcome, run_event
+from scheduler.hooks import DEFAULT_HOOK_TIMEOUT, hook_timeout, hook_timeout_or_default
 from scheduler.maintenance import is_down
 from scheduler.mutex import (
     FileMutexBackend,
@@ -67,6 +69,7 @@ class Tick:
         self.failed = False
         self._mutexes: MutexBackend | None = None
         self._pause_reported = False
+        self.hook_timeout = hook_timeout_or_default(settings)
 
     def mutexes(self) -> MutexBackend:
         """The mutex store, set up on first use (most ticks need none)."""
@@ -80,6 +83,10 @@ class Tick:
             self.echo(f"A tick already ran for {self._stamp(self.minute)} on this host "
                       f"({self.settings.host}); nothing to do.")
             return 0
+        try:
+            hook_timeout(self.settings)
+        except ValueError as error:
+            self._fail(f"{error}; using {DEFAULT_HOOK_TIMEOUT:g} seconds.")
         broken = set()
         if self.known_commands is not None:
             for event in unknown_commands(self.schedule, self.known_commands):
@@ -207,7 +214,11 @@ class Tick:
 
     def _conditions_pass(self, event: Event) -> bool:
         try:
-            return event.conditions_pass()
+            with within(self.hook_timeout, f"the when/skip condition of {event.display_name}"):
+                return event.conditions_pass()
+        except DeadlinePassed as error:
+            self._fail(f"Skipping {event.display_name}: {error} (SCHEDULER_HOOK_TIMEOUT).")
+            return False
         except Exception:
             self._fail(f"Skipping {event.display_name}: its when/skip condition raised:\n"
                        + _indent(traceback.format_exc()))

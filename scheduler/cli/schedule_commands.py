@@ -17,7 +17,7 @@ from scheduler import clock
 from scheduler.cli.catalog import command_names
 from scheduler.event import Event
 from scheduler.execution import run_event
-from scheduler.kernel import KernelError, load_schedule
+from scheduler.kernel import KernelError, kernel_timeout, load_schedule_within
 from scheduler.mutex import MutexUnavailable, backend_for
 from scheduler.pause import pause, paused_message, paused_since, resume
 from scheduler.runner import INTERRUPT_FLAG, Tick, format_stamp, run_line
@@ -44,7 +44,7 @@ def _store_errors_end_the_command() -> Iterator[None]:
 
 def _load(settings: Settings) -> Schedule:
     try:
-        return load_schedule(settings)
+        return load_schedule_within(settings, kernel_timeout(settings))
     except KernelError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
