@@ -38,8 +38,8 @@ LONGEST_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 DST_MARGIN = timedelta(hours=3)
 # How far ahead `next_due` looks before it concludes an expression never fires again.
 HORIZON_DAYS = 366 * 8 + 2
-# A gap longer than this is not a DST change but a zone moving across the date line;
-# cron does not catch up there either.
+# cron(8) catches up on fixed-time jobs only after a jump of less than three hours; a
+# longer one is a zone changing its standard offset (or crossing the date line).
 LONGEST_CATCH_UP = timedelta(hours=3)
 
 Acceptor = Callable[[datetime], bool]
@@ -70,7 +70,7 @@ class ZoneMinute(NamedTuple):
         skipped_from = None
         if offset is not None and previous_offset is not None and offset > previous_offset:
             jump = offset - previous_offset
-            if jump <= LONGEST_CATCH_UP:
+            if jump < LONGEST_CATCH_UP:
                 skipped_from = local.replace(tzinfo=None) - jump
         return cls(local.replace(tzinfo=None), bool(local.fold), skipped_from)
 
@@ -141,7 +141,7 @@ class CronExpression(NamedTuple):
         # fold=0 with the old one (after the jump).
         if not self.fixed_time:
             return []
-        if first - second > LONGEST_CATCH_UP:
+        if first - second >= LONGEST_CATCH_UP:
             return []
         after_jump = first.astimezone(zone).utcoffset()
         low, high = second, first  # the jump happens in (low, high]
@@ -218,11 +218,19 @@ def compile_expression(text: str) -> CronExpression:
                         f"got {len(fields)}")
     for position, field in enumerate(fields):
         _reject_unsupported(position, field)
+    parsed = [_single_value_ranges(position, field) for position, field in enumerate(fields)]
+    weekday_field, plain_weekdays = _split_nth_weekdays(parsed[4])
     try:
-        expanded, nth = croniter.expand(" ".join(fields))
+        expanded, nth = croniter.expand(" ".join([*parsed[:4], weekday_field]))
+        if plain_weekdays is not None:
+            plain = croniter.expand(f"* * * * {plain_weekdays}")[0][4]
     except (CroniterError, ValueError) as error:
         raise CronError(str(error).replace("[", "'").replace("]", "'")) from None
     sets = [_as_set(position, values) for position, values in enumerate(expanded)]
+    weekdays = {v % 7 for v in sets[4]}
+    # A weekday listed plainly as well as with `#` ("1#2,1") runs on every such day:
+    # a list is the union of its parts.
+    plainly = {v % 7 for v in _as_set(4, plain)} if plain_weekdays is not None else set()
     day_values = expanded[2]
     expression = CronExpression(
         text=" ".join(fields),
@@ -231,9 +239,9 @@ def compile_expression(text: str) -> CronExpression:
         days=sets[2],
         last_day="l" in day_values,
         months=sets[3],
-        weekdays=frozenset(v % 7 for v in sets[4]),
-        nth_weekdays=tuple((weekday, frozenset(n for n in nths if isinstance(n, int)))
-                           for weekday, nths in nth.items()),
+        weekdays=frozenset(weekdays | plainly),
+        nth_weekdays=tuple((weekday % 7, frozenset(n for n in nths if isinstance(n, int)))
+                           for weekday, nths in nth.items() if weekday % 7 not in plainly),
         days_either=_restricted(fields[2]) and _restricted(fields[4]),
         fixed_time=_restricted(fields[0]) and _restricted(fields[1]),
     )
@@ -247,6 +255,40 @@ def compile_expression(text: str) -> CronExpression:
 
 def _restricted(field: str) -> bool:
     return not field.startswith(("*", "?"))
+
+
+_SINGLE_RANGE = re.compile(r"^([0-9a-zA-Z]+)-([0-9a-zA-Z]+)(?:/\d+)?$")
+
+
+def _single_value_ranges(position: int, field: str) -> str:
+    """`field` with each range whose two ends are equal (`2-2`, `1-1/2`, `MON-MON`)
+    written as its one value, as cron reads it.
+
+    croniter expands such a range to `*`, the whole field; cronie sets only that value.
+    """
+    names = MONTH_NAMES if position == 3 else DAY_NAMES if position == 4 else {}
+    parts = field.split(",")
+    for index, part in enumerate(parts):
+        match = _SINGLE_RANGE.match(part)
+        if match is None:
+            continue
+        low, high = (_field_number(end, names) for end in match.groups())
+        if low is not None and low == high:
+            parts[index] = match.group(1)
+    return ",".join(parts)
+
+
+def _split_nth_weekdays(field: str) -> tuple[str, str | None]:
+    """The day-of-week field's `#` parts (`1#2`), and its plain parts or None.
+
+    croniter refuses some lists that mix the two forms and misreads others, so the
+    plain parts are expanded on their own and joined to the `#` ones as a union.
+    """
+    parts = field.split(",")
+    nth_parts = [part for part in parts if "#" in part]
+    if not nth_parts or len(nth_parts) == len(parts):
+        return field, None
+    return ",".join(nth_parts), ",".join(part for part in parts if "#" not in part)
 
 
 def _as_set(position: int, values: Sequence[int | str]) -> frozenset[int]:

@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import hashlib
 import pwd
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, NoReturn
 
 from scheduler.cron import CronError, CronExpression, ZoneMinute, compile_expression
 from scheduler.frequencies import ManagesFrequencies, parse_time
-from scheduler.hooks import accepted_parameters
+from scheduler.hooks import accepted_parameters, call_hook
 from scheduler.tasks import Task
 from scheduler.validation import validate_address, validate_url
 from scheduler.windows import TimeWindow
 from scheduler.zones import UTC, zone_label, zone_named
 
-Condition = bool | Callable[[], Any]
+Condition = bool | Callable[..., Any]
+AttributeValue = str | int | float | bool | None
+# What a `when`/`skip` filter may ask for by parameter name.
+FILTER_PARAMETERS = ("event",)
 Hook = Callable[..., Any]
 EVERY_MINUTE = compile_expression("* * * * *")
 FIELD_POSITIONS = {"minute": 0, "hour": 1, "day": 2, "month": 3, "weekday": 4}
@@ -45,6 +48,8 @@ class Event(ManagesFrequencies):
     repeat_seconds: int | None = None
     zone: tzinfo | None = None
     _name: str | None = None
+    _mutex_name: str | Callable[[Event], str] | None = None
+    _attributes: tuple[tuple[str, AttributeValue], ...] = ()
     environment_names: tuple[str, ...] = ()
     runs_in_maintenance = False
     runs_when_paused = False
@@ -91,9 +96,26 @@ class Event(ManagesFrequencies):
 
     @property
     def mutex_key(self) -> str:
-        """A key for this event that is the same in every process: expression + task."""
-        digest = hashlib.sha1(f"{self.expression}\0{self.task.identity}".encode())
-        return f"schedule-{digest.hexdigest()}"
+        """A key for this event that is the same in every process.
+
+        It is the `mutex_name()` when one was given (events that share it share their
+        mutexes), else the expression and the task's identity; a job whose identity is
+        not stable across processes (a lambda, a closure) is identified by its `name()`.
+        """
+        if self._mutex_name is not None:
+            custom = self._mutex_name(self) if callable(self._mutex_name) else self._mutex_name
+            text = f"mutex-name\0{custom}"
+        else:
+            identity = self.task.stable_identity
+            if identity is None:
+                identity = self.task.identity if self._name is None else f"name\0{self._name}"
+            text = f"{self.expression}\0{identity}"
+        return f"schedule-{hashlib.sha1(text.encode()).hexdigest()}"
+
+    @property
+    def attributes(self) -> dict[str, AttributeValue]:
+        """The labels set with `with_attributes()` (a copy), e.g. `{"team": "platform"}`."""
+        return dict(self._attributes)
 
     def __repr__(self) -> str:
         return f"<Event {self.expression!r} {self.task.kind} {self.display_name!r}>"
@@ -118,10 +140,31 @@ class Event(ManagesFrequencies):
 
     # -- naming and zones ---------------------------------------------------------------
     def name(self, text: str) -> Event:
-        """Set the name shown in output and `schedule:list` (it does not change the mutex)."""
+        """Set the name shown in output and `schedule:list`.
+
+        It does not change the mutex of a task whose identity is stable (a function, a
+        command, a shell line); a lambda or closure job is keyed by its name.
+        """
         if not isinstance(text, str) or not text.strip():
             self._invalid("name", text, "expected a non-empty string")
         self._name = text.strip()
+        return self
+
+    def with_attributes(self, attributes: Mapping[str, AttributeValue]) -> Event:
+        """Label the event: `with_attributes({"team": "platform"})`. Merged with labels
+        set before, a later value winning (an event's own over its group's); shown by
+        `schedule:list --json` and passed to whoever is told of its runs."""
+        if not isinstance(attributes, Mapping):
+            self._invalid("with_attributes", attributes, "expected a mapping of names to values")
+        merged = dict(self._attributes)
+        for key, value in attributes.items():
+            if not isinstance(key, str) or not key:
+                self._invalid("with_attributes", key, "attribute names must be non-empty strings")
+            if not isinstance(value, (str, int, float, bool)) and value is not None:
+                self._invalid("with_attributes", value,
+                              f"the value of {key!r} must be a string, number, bool or None")
+            merged[key] = value
+        self._attributes = tuple(merged.items())
         return self
 
     def description(self, text: str) -> Event:
@@ -165,7 +208,9 @@ class Event(ManagesFrequencies):
         return self
 
     def when(self, condition: Condition) -> Event:
-        """Run only when `condition` (a bool, or a callable checked each time) is true."""
+        """Run only when `condition` (a bool, or a callable checked each time) is true.
+
+        A callable may take the event as a parameter named `event`."""
         self.conditions = (*self.conditions, (True, self._condition("when", condition)))
         return self
 
@@ -177,6 +222,11 @@ class Event(ManagesFrequencies):
     def _condition(self, method: str, condition: Condition) -> Condition:
         if not isinstance(condition, bool) and not callable(condition):
             self._invalid(method, condition, "expected a bool or a callable")
+        if callable(condition):
+            try:
+                accepted_parameters(condition, FILTER_PARAMETERS)
+            except ValueError as error:
+                self._invalid(method, condition, str(error))
         return condition
 
     def between(self, start: str, end: str) -> Event:
@@ -260,17 +310,46 @@ class Event(ManagesFrequencies):
     # -- run options ----------------------------------------------------------------------
     def without_overlapping(self, expiration: int = 1440) -> Event:
         """Skip a run while the previous one is still running (lock older than
-        `expiration` minutes no longer blocks)."""
+        `expiration` minutes no longer blocks).
+
+        A job that is a lambda or a closure must be given a `name()` first: its mutex
+        is keyed by that name, as nothing else about it is the same in every process.
+        """
         if isinstance(expiration, bool) or not isinstance(expiration, int) or expiration <= 0:
             self._invalid("without_overlapping", expiration,
                           "expiration must be a positive number of minutes")
+        self._require_mutex_identity("without_overlapping", expiration)
         self.overlap_expiration = expiration
         return self
 
     def on_one_server(self) -> Event:
-        """Run on only one of the servers that share this schedule, each scheduled minute."""
+        """Run on only one of the servers that share this schedule, each scheduled minute.
+
+        A job that is a lambda or a closure must be given a `name()` first."""
+        self._require_mutex_identity("on_one_server", None)
         self.one_server = True
         return self
+
+    def mutex_name(self, name: str | Callable[[Event], str]) -> Event:
+        """Key this event's overlap and one-server mutexes by `name` (or by what
+        `name(event)` returns), instead of its expression and task. Events given the
+        same name share one mutex: `mutex_name("reports")`."""
+        if callable(name):
+            self._mutex_name = name
+            return self
+        if not isinstance(name, str) or not name.strip():
+            self._invalid("mutex_name", name, "expected a non-empty string or a callable")
+        self._mutex_name = name.strip()
+        return self
+
+    def _require_mutex_identity(self, method: str, argument: object) -> None:
+        if self.task.stable_identity is None and self._name is None \
+                and self._mutex_name is None:
+            self._invalid(method, argument,
+                          "this job (a lambda, a closure, or an argument without a stable "
+                          "repr) has no identity that is the same in every process, so its "
+                          "mutex could not be found again; call name('...') (or "
+                          "mutex_name('...')) before " + method + "()")
 
     def run_in_background(self) -> Event:
         """Let the tick hand the task to a detached supervisor instead of waiting for it."""
@@ -393,7 +472,8 @@ class Event(ManagesFrequencies):
     def conditions_pass(self) -> bool:
         """Evaluate the `when`/`skip` conditions (user code: may raise)."""
         for run_when_true, condition in self.conditions:
-            value = condition() if callable(condition) else condition
+            value = (call_hook(condition, {"event": self}, FILTER_PARAMETERS)
+                     if callable(condition) else condition)
             if bool(value) != run_when_true:
                 return False
         return True

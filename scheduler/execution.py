@@ -29,6 +29,7 @@ from scheduler import process, runlog
 from scheduler.deadline import DeadlinePassed, within
 from scheduler.event import Event
 from scheduler.hooks import call_hook, hook_timeout_or_default
+from scheduler.listeners import Listeners
 from scheduler.mutex import Blocked, HeldLock, MutexBackend, MutexUnavailable, backend_for
 from scheduler.process import ExitStatus
 from scheduler.settings import Settings
@@ -55,8 +56,10 @@ class RunOutcome:
     errors: list[str] = field(default_factory=list)
     hook_errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    # Why the task was not run at all: a benign reason (another run holds the lock)...
+    # Why the task was not run at all: a benign reason (another run holds the lock),
+    # with its code from listeners.SKIP_REASONS...
     skipped: str | None = None
+    skip_code: str | None = None
     # ...or a failing one (the mutex store is unreachable).
     not_run: str | None = None
     timed_out: bool = False
@@ -75,6 +78,13 @@ class RunOutcome:
     @property
     def exit_code(self) -> int:
         return self.status.code if self.status is not None else 1
+
+    def listener_arguments(self) -> dict[str, Any]:
+        """What a task event's listeners may ask for (listeners.LISTENER_PARAMETERS)."""
+        return {"event": self.event, "outcome": self,
+                "output": self.output, "duration": self.duration,
+                "exit_code": self.status.code if self.status is not None else None,
+                "reason": self.skip_code or self.not_run}
 
     def output_tail(self, lines: int = 20) -> list[str]:
         return self.output.rstrip("\n").splitlines()[-lines:] if self.output.strip() else []
@@ -107,36 +117,55 @@ def needs_mutex(event: Event) -> bool:
 
 def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = None,
               mutexes: Callable[[], MutexBackend] | None = None,
-              allow_background: bool = True) -> RunOutcome:
+              allow_background: bool = True,
+              listeners: Listeners | None = None) -> RunOutcome:
     """Run `event` now and report what happened.
 
     `scheduled` is the instant the run is for (the one-server claim is keyed by it);
     `mutexes` gives the mutex store, asked for only when the event needs one. With
     `allow_background` false a background event runs in the foreground too.
+    `listeners` are told of the run's task events, in the process that supervises it.
     """
+    listeners = listeners or Listeners()
     outcome = RunOutcome(event, started=datetime.now(UTC))
     lock = _take_mutexes(event, settings, scheduled or outcome.started, mutexes, outcome)
-    if outcome.skipped or outcome.not_run:
+    if outcome.skipped:
+        report_event(listeners, "skipped", outcome)
+        return outcome
+    if outcome.not_run:
+        report_event(listeners, "failed", outcome)
         return outcome
     if event.background and allow_background:
-        _hand_to_supervisor(event, settings, lock, outcome)
+        _hand_to_supervisor(event, settings, lock, outcome, listeners)
         return outcome
-    _run_and_finish(event, settings, lock, outcome)
+    _run_and_finish(event, settings, lock, outcome, listeners)
     return outcome
 
 
+def report_event(listeners: Listeners, name: str, outcome: RunOutcome) -> None:
+    """Tell the listeners of `name` about `outcome`; what they raise becomes a warning."""
+    if listeners:
+        outcome.warnings.extend(listeners.dispatch(name, outcome.listener_arguments()))
+
+
 def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
-                    outcome: RunOutcome) -> None:
+                    outcome: RunOutcome, listeners: Listeners) -> None:
     try:
+        report_event(listeners, "starting", outcome)
         _run_task(event, settings, lock, outcome)
     finally:
         if lock is not None:
             lock.release()
+        report_event(listeners, "finished", outcome)
+        if not outcome.task_succeeded:
+            report_event(listeners, "failed", outcome)
+        if outcome.background:
+            report_event(listeners, "background_finished", outcome)
         runlog.append_record(settings, outcome.log_record())
 
 
 def _hand_to_supervisor(event: Event, settings: Settings, lock: HeldLock | None,
-                        outcome: RunOutcome) -> None:
+                        outcome: RunOutcome, listeners: Listeners) -> None:
     """Fork a detached supervisor that runs the task's whole lifecycle, and return.
 
     The supervisor is a grandchild in a session of its own, so it outlives the tick and
@@ -147,7 +176,7 @@ def _hand_to_supervisor(event: Event, settings: Settings, lock: HeldLock | None,
     def supervise() -> int:  # pragma: no cover - runs in the supervisor
         _detach_standard_streams()
         outcome.background = True
-        _run_and_finish(event, settings, lock, outcome)
+        _run_and_finish(event, settings, lock, outcome, listeners)
         return 0 if outcome.succeeded else 1
 
     def detach() -> int:  # pragma: no cover - runs in the intermediate child
@@ -178,7 +207,7 @@ def _take_mutexes(event: Event, settings: Settings, scheduled: datetime,
     try:
         backend = mutexes() if mutexes is not None else backend_for(settings)
         if event.one_server and not backend.claim(event.mutex_key, scheduled):
-            outcome.skipped = "already ran on another server"
+            outcome.skipped, outcome.skip_code = "already ran on another server", "other_server"
             return None
         if event.overlap_expiration is None:
             return None
@@ -189,6 +218,7 @@ def _take_mutexes(event: Event, settings: Settings, scheduled: datetime,
         return None
     if isinstance(taken, Blocked):
         outcome.skipped = f"the previous run is still running ({taken.holder.describe()})"
+        outcome.skip_code = "overlap"
         return None
     if taken.stale is not None:
         outcome.warnings.append(

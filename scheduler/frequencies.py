@@ -23,21 +23,26 @@ Day = int | str
 
 # The sub-minute repeat intervals Laravel offers; each divides a minute evenly.
 SECOND_DIVISORS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)
-_TIME = re.compile(r"^\s*(\d{1,2})(?::(\d{1,2}))?\s*$")
+_TIME = re.compile(r"^\s*(\d{1,2})(?::(\d{1,2})(?::(\d{1,2}))?)?\s*$")
 _CRON_DAYS = re.compile(r"^[0-7*](?:-[0-7])?(?:/\d+)?(?:,[0-7](?:-[0-7])?(?:/\d+)?)*$")
 
 
 def parse_time(text: str) -> time:
-    """Parse "H", "H:MM" or "HH:MM" into a time; raise ValueError saying what is wrong."""
+    """Parse "H", "H:MM", "HH:MM" or "HH:MM:SS" into a time; raise ValueError saying what
+    is wrong. Seconds are checked and kept, but a cron expression has no seconds field:
+    `daily_at("13:08:10")` runs at 13:08, as in Laravel."""
     match = _TIME.match(text) if isinstance(text, str) else None
     if match is None:
-        raise ValueError("expected a time such as '9:00' or '14:30'")
+        raise ValueError("expected a time such as '9:00', '14:30' or '14:30:15'")
     hour, minute = int(match.group(1)), int(match.group(2) or 0)
     if hour > 23:
         raise ValueError(f"hour {hour} is not between 0 and 23")
     if minute > 59:
         raise ValueError(f"minute {minute} is not between 0 and 59")
-    return time(hour, minute)
+    second = int(match.group(3) or 0)
+    if second > 59:
+        raise ValueError(f"second {second} is not between 0 and 59")
+    return time(hour, minute, second)
 
 
 def weekday_number(day: Day) -> int:
@@ -352,18 +357,21 @@ class ManagesFrequencies:
                                 **self._time_fields("last_day_of_month", time_of_day))
 
     def days_of_month(self: Self, *days: int | Iterable[int]) -> Self:
-        """Run on these days of the month: `days_of_month(1, 10, 20)`."""
+        """Run at midnight on these days of the month: `days_of_month(1, 15)` is
+        `0 0 1,15 * *`."""
         flat: list[int] = []
         for day in days:
             flat.extend(day if isinstance(day, (list, tuple, set, frozenset)) else [day])  # type: ignore[list-item]
         if not flat:
             self._invalid("days_of_month", days, "expected at least one day of the month")
         fields = ",".join(self._day_of_month("days_of_month", day) for day in flat)
-        return self._set_fields("days_of_month", days, day=fields)
+        return self._set_fields("days_of_month", days, minute="0", hour="0", day=fields)
 
     def _day_of_month(self, method: str, day: object) -> str:
         if isinstance(day, str) and day.strip().upper() == "L":
             return "L"
+        if method == "yearly_on" and day == "*":
+            return "*"  # Laravel's yearlyOn(7, '*'): every day of that month
         if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 31:
             self._invalid(method, day, "day of the month is not between 1 and 31")
         return str(day)
@@ -384,7 +392,8 @@ class ManagesFrequencies:
 
     def yearly_on(self: Self, month: int = 1, day: int | str = 1,
                   time_of_day: str = "0:0") -> Self:
-        """Run every year on `month` (1-12) and `day` at `time_of_day`."""
+        """Run every year on `month` (1-12) and `day` at `time_of_day`; `day="*"` runs on
+        every day of that month: `yearly_on(7, "*", "09:01")` is `1 9 * 7 *`."""
         if isinstance(month, bool) or not isinstance(month, int) or not 1 <= month <= 12:
             self._invalid("yearly_on", month, "month is not between 1 and 12")
         return self._set_fields("yearly_on", (month, day),

@@ -15,6 +15,9 @@ field always does: in a `daily()` group, `.twice_daily()` gives `0 1,13 * * *`, 
 `.at("9:00")` keeps the group's other fields. This is Laravel's rule for
 `Schedule::daily()->group(...)`.
 
+Without `.group()`, a template defines one event directly, as Laravel's pending
+attributes do: `schedule().daily_at("01:00").command("inspire")`.
+
 Each call is checked when it is recorded, by replaying the template on a scratch
 event, so a bad value raises `InvalidSchedule` at once, naming the group and the value.
 A template is never changed by a call: each call returns a new one, so a template can
@@ -176,6 +179,8 @@ class SharesSettings:
     # -- run options ----------------------------------------------------------------------
     without_overlapping = _Shared(Event.without_overlapping)
     on_one_server = _Shared(Event.on_one_server)
+    mutex_name = _Shared(Event.mutex_name)
+    with_attributes = _Shared(Event.with_attributes)
     run_in_background = _Shared(Event.run_in_background)
     user = _Shared(Event.user)
     send_output_to = _Shared(Event.send_output_to)
@@ -217,6 +222,26 @@ class GroupTemplate(SharesSettings):
         _replay(calls, _ScratchEvent(self.label))
         return GroupTemplate(self.schedule, calls)
 
+    # Laravel's pending attributes: `schedule().daily_at("01:00").command("inspire")`
+    # defines one event with the settings called so far, no `.group()` needed.
+    def job(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Event:
+        """`Schedule.job` with these settings applied."""
+        return self._apply(self.schedule.job(function, *args, **kwargs))
+
+    def command(self, name: str | Callable[..., Any], *args: Any) -> Event:
+        """`Schedule.command` with these settings applied."""
+        return self._apply(self.schedule.command(name, *args))
+
+    def exec(self, line: str, *args: Any) -> Event:
+        """`Schedule.exec` with these settings applied."""
+        return self._apply(self.schedule.exec(line, *args))
+
+    def _apply(self, event: Event) -> Event:
+        # Checked on a scratch event when recorded, so replaying cannot fail here (but
+        # for a mutex on a job that has no stable identity: that names the job).
+        _replay(self.calls, event)
+        return event
+
     def _group(self) -> Group:
         if not self.calls:
             raise InvalidSchedule(
@@ -238,23 +263,6 @@ class Group(GroupTemplate):
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         return None
-
-    def job(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Event:
-        """`Schedule.job` with the group's settings applied."""
-        return self._apply(self.schedule.job(function, *args, **kwargs))
-
-    def command(self, name: str, *args: Any) -> Event:
-        """`Schedule.command` with the group's settings applied."""
-        return self._apply(self.schedule.command(name, *args))
-
-    def exec(self, line: str) -> Event:
-        """`Schedule.exec` with the group's settings applied."""
-        return self._apply(self.schedule.exec(line))
-
-    def _apply(self, event: Event) -> Event:
-        # Checked on a scratch event when recorded, so replaying cannot fail here.
-        _replay(self.calls, event)
-        return event
 
 
 def _replay(calls: tuple[Call, ...], event: Event) -> None:

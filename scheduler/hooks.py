@@ -1,8 +1,9 @@
-"""Calling user hooks with what they ask for.
+"""Calling user hooks, filters and listeners with what they ask for.
 
 A hook may take no arguments, or name any of `output` (the task's captured output as
 text), `exit_code` (an int) and `event`; it is called with exactly those. This is the
-Pythonic form of Laravel's `thenWithOutput`/`onFailureWithOutput`.
+Pythonic form of Laravel's `thenWithOutput`/`onFailureWithOutput`. A `when`/`skip`
+filter may name `event`; a listener of task events names what it wants of its own list.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ def hook_timeout_or_default(settings: Settings) -> float:
         return DEFAULT_HOOK_TIMEOUT
 
 
-def accepted_parameters(hook: Callable[..., Any]) -> frozenset[str]:
-    """The hook parameters `hook` asks for by name; raise ValueError for any other."""
+def accepted_parameters(hook: Callable[..., Any],
+                        allowed: tuple[str, ...] = HOOK_PARAMETERS) -> frozenset[str]:
+    """The parameters `hook` asks for by name, from `allowed`; raise ValueError for any
+    other."""
     try:
         parameters = inspect.signature(hook).parameters.values()
     except (TypeError, ValueError):
@@ -45,17 +48,19 @@ def accepted_parameters(hook: Callable[..., Any]) -> frozenset[str]:
     wanted = set()
     for parameter in parameters:
         if parameter.kind is parameter.VAR_KEYWORD:
-            return frozenset(HOOK_PARAMETERS)
+            return frozenset(allowed)
         if parameter.kind is parameter.VAR_POSITIONAL or parameter.default is not parameter.empty:
             continue
-        if parameter.name not in HOOK_PARAMETERS:
-            raise ValueError(f"a hook's parameters must be named from {', '.join(HOOK_PARAMETERS)}"
+        if parameter.name not in allowed:
+            raise ValueError(f"its parameters must be named from {', '.join(allowed)}"
                              f"; {parameter.name!r} is not")
         wanted.add(parameter.name)
     return frozenset(wanted)
 
 
-def call_hook(hook: Callable[..., Any], available: Mapping[str, Any]) -> None:
-    """Call `hook` with the parameters it names, taken from `available`."""
-    names = accepted_parameters(hook)
-    hook(**{name: available.get(name) for name in names})
+def call_hook(hook: Callable[..., Any], available: Mapping[str, Any],
+              allowed: tuple[str, ...] = HOOK_PARAMETERS) -> Any:
+    """Call `hook` with the parameters it names, taken from `available`; return what it
+    returns."""
+    names = accepted_parameters(hook, allowed)
+    return hook(**{name: available.get(name) for name in names})

@@ -232,8 +232,12 @@ def _run_in_child(function: Callable[..., Any], args: tuple[Any, ...],
         os.dup2(output.fileno(), 2)
         if run_as is not None:
             _drop_to(run_as)
-        function(*args, **kwargs)
-        code = 0
+        result = function(*args, **kwargs)
+        # As in Laravel, a job that returns False has failed (None, or anything else,
+        # is a success).
+        if result is False:
+            print("The job returned False.", file=sys.stderr)
+        code = 1 if result is False else 0
     except SystemExit as stop:
         code = _exit_code_of(stop)
     except BaseException:

@@ -22,7 +22,7 @@ from datetime import datetime, tzinfo
 
 from scheduler.deadline import DeadlinePassed, within
 from scheduler.event import Event
-from scheduler.execution import RunOutcome, run_event
+from scheduler.execution import RunOutcome, report_event, run_event
 from scheduler.hooks import DEFAULT_HOOK_TIMEOUT, hook_timeout, hook_timeout_or_default
 from scheduler.maintenance import is_down
 from scheduler.mutex import (
@@ -67,6 +67,7 @@ class Tick:
         self.echo = echo
         self.known_commands = known_commands
         self.failed = False
+        self.dry_run = False
         self._mutexes: MutexBackend | None = None
         self._pause_reported = False
         self.hook_timeout = hook_timeout_or_default(settings)
@@ -79,6 +80,7 @@ class Tick:
 
     def run(self, *, dry_run: bool = False) -> int:
         """Run (or with `dry_run`, list) the due events; return the exit code."""
+        self.dry_run = dry_run
         if not dry_run and not self._claim_minute():
             self.echo(f"A tick already ran for {self._stamp(self.minute)} on this host "
                       f"({self.settings.host}); nothing to do.")
@@ -94,12 +96,16 @@ class Tick:
                 self._fail(f"Skipping {event.display_name}: there is no artisan command "
                            f"named {event.task.name!r} (artisan list shows them)")  # type: ignore[union-attr]
         due = [event for event, _wall in self.schedule.due_with_wall_times(
-            self.minute, self.settings.app_env, is_down(self.settings))
+            self.minute, self.settings.app_env, in_maintenance=False)
             if id(event) not in broken]
+        if is_down(self.settings):
+            due = self._hold_back(due, lambda event: event.runs_in_maintenance, "maintenance",
+                                  "the application is in maintenance mode")
         paused = self._paused_since()
         if paused is not None:
             self.echo(paused_message(paused, self.settings.timezone))
-            due = [event for event in due if event.runs_when_paused]
+            due = self._hold_back(due, lambda event: event.runs_when_paused, "paused",
+                                  "the schedule is paused")
         repeating = [event for event in due if event.repeat_seconds]
         if dry_run:
             return self._list(due, quiet=paused is not None)
@@ -110,7 +116,7 @@ class Tick:
                 continue
             ran_any = True
             self._report(run_event(event, self.settings, scheduled=self.minute,
-                                   mutexes=self.mutexes))
+                                   mutexes=self.mutexes, listeners=self.schedule.listeners))
         if loop is not None:
             _, status = os.waitpid(loop, 0)
             if os.waitstatus_to_exitcode(status) != 0:
@@ -177,20 +183,23 @@ class Tick:
     def _start_repeat(self, event: Event, at: float, runs: list[int]) -> None:
         """Fork the run of `event` for the instant `at`, a moment away (the loop calls
         this REPEAT_LEAD_SECONDS early): the child waits for the instant itself, so the
-        cost of forking does not make the run late. Filters are asked here, each time."""
-        if is_down(self.settings) and not event.runs_in_maintenance:
-            return
+        cost of forking does not make the run late. The filters are asked for each run,
+        in the child, at the instant itself, so that they see the time the run is for."""
         if not event.runs_when_paused and self._paused_now():
-            return
-        if not self._conditions_pass(event):
+            self._skipped(event, "paused", "the schedule is paused")
             return
 
         def one_run() -> int:  # pragma: no cover - runs in the forked child
             self.failed = False
             time.sleep(max(0.0, at - time.time()))
+            if is_down(self.settings) and not event.runs_in_maintenance:
+                self._skipped(event, "maintenance", "the application is in maintenance mode")
+                return 0
+            if not self._conditions_pass(event):
+                return 1 if self.failed else 0
             self._report(run_event(event, self.settings,
                                    scheduled=datetime.fromtimestamp(at, UTC),
-                                   mutexes=self.mutexes))
+                                   mutexes=self.mutexes, listeners=self.schedule.listeners))
             return 1 if self.failed else 0
 
         runs.append(fork_child(one_run))
@@ -215,7 +224,8 @@ class Tick:
     def _conditions_pass(self, event: Event) -> bool:
         try:
             with within(self.hook_timeout, f"the when/skip condition of {event.display_name}"):
-                return event.conditions_pass()
+                if event.conditions_pass():
+                    return True
         except DeadlinePassed as error:
             self._fail(f"Skipping {event.display_name}: {error} (SCHEDULER_HOOK_TIMEOUT).")
             return False
@@ -223,6 +233,28 @@ class Tick:
             self._fail(f"Skipping {event.display_name}: its when/skip condition raised:\n"
                        + _indent(traceback.format_exc()))
             return False
+        self._skipped(event, "filter", "its when/skip conditions said no")
+        return False
+
+    def _hold_back(self, due: list[Event], exempt: Callable[[Event], bool], code: str,
+                   reason: str) -> list[Event]:
+        """The due events that `exempt` lets run; the others are reported skipped."""
+        running = []
+        for event in due:
+            if exempt(event):
+                running.append(event)
+            else:
+                self._skipped(event, code, reason)
+        return running
+
+    def _skipped(self, event: Event, code: str, reason: str) -> None:
+        """Tell the listeners that a due run of `event` was not started, and why."""
+        if not self.schedule.listeners or self.dry_run:
+            return
+        outcome = RunOutcome(event, started=datetime.now(UTC), skipped=reason, skip_code=code)
+        report_event(self.schedule.listeners, "skipped", outcome)
+        for warning in outcome.warnings:
+            self.echo(f"Warning: {event.display_name}: {warning}")
 
     def _report(self, outcome: RunOutcome) -> None:
         name = outcome.event.display_name

@@ -6,18 +6,22 @@ share it (`scheduler/groups.py`): `with schedule().daily().group() as nightly: .
 
 from __future__ import annotations
 
+import inspect
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from scheduler import settings
 from scheduler.cron import ZoneMinute
 from scheduler.event import Event, InvalidSchedule
 from scheduler.groups import GroupTemplate, SharesSettings
+from scheduler.listeners import Listeners, check_event_name
 from scheduler.maintenance import is_down
 from scheduler.tasks import CommandTask, JobTask, ShellTask
 from scheduler.zones import UTC, zone_named
+
+L = TypeVar("L", bound=Callable[..., Any])
 
 
 def floor_minute(moment: datetime) -> datetime:
@@ -37,6 +41,7 @@ class Schedule(SharesSettings):
 
     def __init__(self, timezone: str | tzinfo | None = None) -> None:
         self.events: list[Event] = []
+        self.listeners = Listeners()
         self._timezone = zone_named(timezone) if isinstance(timezone, str) else timezone
 
     @property
@@ -57,22 +62,58 @@ class Schedule(SharesSettings):
             raise InvalidSchedule(f"job({function!r}): expected a callable")
         return self._add(Event(JobTask(function, args, kwargs)))
 
-    def command(self, name: str, *args: Any) -> Event:
+    def command(self, name: str | Callable[..., Any], *args: Any) -> Event:
         """Run the artisan command `name` with `args` (a list, never through a shell).
 
-        `command("emails:send --force")` splits the string as a shell would.
+        `command("emails:send --force")` splits the string as a shell would; arguments
+        may also be given one by one, as a list, or as a mapping of options:
+        `command("backup:run", "--disk", "s3")`, `command("backup:run", {"--disk": "s3"})`.
+        `name` may be the function of an artisan command (`@command("inspire")`); the
+        event is then named by the command's help text.
         """
+        description = None
+        if callable(name):
+            name, description = _artisan_command_of(name)
         if not isinstance(name, str) or not name.strip():
             raise InvalidSchedule(f"command({name!r}): expected an artisan command name")
         # shlex only where quoting needs it: a plain line splits on spaces, faster.
         words = shlex.split(name) if any(c in name for c in "'\"\\") else name.split()
-        return self._add(Event(CommandTask(words[0], (*words[1:], *map(str, args)))))
+        event = self._add(Event(CommandTask(words[0], (*words[1:], *_words(args)))))
+        return event.name(description) if description else event
 
-    def exec(self, line: str) -> Event:
-        """Run `line` with `/bin/sh -c`, exactly as written."""
+    def exec(self, line: str, *args: Any) -> Event:
+        """Run `line` with `/bin/sh -c`, exactly as written, followed by `args`, each
+        quoted for the shell as one word: `exec("pg_dump", "-f", path)`."""
         if not isinstance(line, str) or not line.strip():
             raise InvalidSchedule(f"exec({line!r}): expected a shell command line")
-        return self._add(Event(ShellTask(line)))
+        words = _words(args)
+        return self._add(Event(ShellTask(f"{line} {shlex.join(words)}" if words else line)))
+
+    # -- task events ------------------------------------------------------------------------
+    @overload
+    def listen(self, name: str) -> Callable[[L], L]: ...
+
+    @overload
+    def listen(self, name: str, listener: L) -> L: ...
+
+    def listen(self, name: str, listener: L | None = None) -> L | Callable[[L], L]:
+        """Call `listener` at each task event `name` (`starting`, `finished`, `failed`,
+        `skipped`, `background_finished`, `paused`, `resumed`); without `listener`, a
+        decorator. It is called with the parameters it names: `event`, `outcome`,
+        `output`, `exit_code`, `duration`, `reason`, `task_event`
+        (see `scheduler.listeners`)."""
+        try:
+            check_event_name(name)
+            if listener is not None:
+                self.listeners.add(name, listener)
+                return listener
+        except ValueError as error:
+            raise InvalidSchedule(str(error)) from None
+
+        def subscribe(function: L) -> L:
+            return self.listen(name, function)
+
+        return subscribe
 
     def _add(self, event: Event) -> Event:
         self.events.append(event)
@@ -128,6 +169,35 @@ class Schedule(SharesSettings):
             if next_second < 60 and event.scheduled_wall_time(ZoneMinute.at(minute, zone)):
                 return minute + timedelta(seconds=next_second)
         return event.next_due(minute + timedelta(seconds=59), self.default_timezone)
+
+
+def _words(args: tuple[Any, ...]) -> list[str]:
+    """Arguments as a list of words: each argument one word, a list or tuple its items,
+    a mapping `{"--disk": "s3"}` `--disk=s3` (a bare flag for the value True)."""
+    words: list[str] = []
+    for arg in args:
+        if isinstance(arg, Mapping):
+            for key, value in arg.items():
+                words.append(str(key) if value is True else f"{key}={value}")
+        elif isinstance(arg, (list, tuple)):
+            words.extend(map(str, arg))
+        else:
+            words.append(str(arg))
+    return words
+
+
+def _artisan_command_of(function: Callable[..., Any]) -> tuple[str, str | None]:
+    """The name and first help line of the artisan command whose function this is."""
+    from scheduler.cli.registry import registered  # only kernels that schedule this way
+
+    for command in registered().values():
+        if command.function is function:
+            lines = (command.help or inspect.getdoc(function) or "").strip().splitlines()
+            return command.name, lines[0] if lines else None
+    raise InvalidSchedule(
+        f"command({getattr(function, '__qualname__', function)!r}): not an artisan command; "
+        f"decorate it with @command('name') (from scheduler.cli), or use job() to run a "
+        f"plain function")
 
 
 _process_schedule = Schedule()

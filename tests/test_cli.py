@@ -43,8 +43,11 @@ def test_schedule_list_json_describes_every_event(project: Project) -> None:
     report, inspire, shell, fast = rows
     assert report["expression"] == "0 9 * * *"
     assert report["timezone"] == "America/New_York"
-    # 09:00 in New York on 2026-11-27 is 14:00 UTC, shown with the event's own offset.
-    assert report["next_due"] == "2026-11-27T09:00:00-05:00"
+    # 09:00 in New York on 2026-11-27 is 14:00 UTC, shown in the app's zone (UTC), as
+    # Laravel shows it; the expression is also given as it reads there.
+    assert report["next_due"] == "2026-11-27T14:00:00+00:00"
+    assert report["display_expressions"] == ["0 14 * * *"]
+    assert report["display_timezone"] == "UTC"
     assert inspire["next_due"] == "2026-11-30T09:00:00+00:00"
     assert inspire["without_overlapping"] is True and inspire["on_one_server"] is False
     assert shell["on_one_server"] is True and shell["background"] is True
@@ -77,8 +80,9 @@ def test_schedule_list_table_shows_each_task_on_a_line(project: Project) -> None
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["Expression", "Task", "Time", "zone", "Next", "due", "Flags"]
     report = next(line for line in lines if "daily report" in line)
-    assert "0 9 * * *" in report and "America/New_York" in report
-    assert "2026-11-27 09:00 -0500 (in 2 hours)" in report
+    # New York's 09:00 task, shown in the app's zone (UTC).
+    assert "0 14 * * *" in report and "UTC" in report and "America/New_York" not in report
+    assert "2026-11-27 14:00 +0000 (in 2 hours)" in report
     shell = next(line for line in lines if "echo hi" in line)
     assert "on one server" in shell and "background" in shell and "between 08:00-18:00" in shell
 

@@ -194,15 +194,12 @@ def schedule_tasks():
 
 
 def test_the_mutex_key_is_stable_and_ignores_the_display_name() -> None:
-    def report() -> None:
-        """A job."""
-
-    first = Schedule().job(report).hourly()
-    renamed = Schedule().job(report).hourly().name("hourly report")
-    other_time = Schedule().job(report).daily()
+    first = Schedule().job(runs).hourly()
+    renamed = Schedule().job(runs).hourly().name("hourly report")
+    other_time = Schedule().job(runs).daily()
     assert first.mutex_key == renamed.mutex_key
     assert first.mutex_key != other_time.mutex_key
-    assert first.mutex_key == Schedule().job(report).hourly().mutex_key
+    assert first.mutex_key == Schedule().job(runs).hourly().mutex_key
     code = ("from scheduler import Schedule\n"
             "from tests.test_mutex import runs\n"
             "print(Schedule().job(runs).hourly().mutex_key)")

@@ -88,6 +88,8 @@ def schedule_tasks():
     schedule().job(slow).name("slow")
     schedule().job(record, "two").every(2)
     schedule().job(record, "five").every_five_seconds().skip(paused)
+    # Asked at the instant its run is for, not when the run is prepared a moment before.
+    schedule().job(record, "even").every_second().when(lambda: int(time.time()) % 2 == 0)
 """
 
 
@@ -122,7 +124,7 @@ def test_sub_minute_runs_start_on_time_whatever_the_foreground_does(project: Pro
     assert "Sub-minute loop interrupted" in output
     recorded = times(project)
     offsets = {name: [round(at - minute_start, 3) for n, at in recorded if n == name]
-               for name in ("two", "five", "slow-start")}
+               for name in ("two", "five", "slow-start", "even")}
     # The offset the tick started in runs at once, late; every later offset runs on
     # time, within 100 ms, while "slow" keeps the foreground busy.
     late, *on_time = offsets["two"]
@@ -132,6 +134,11 @@ def test_sub_minute_runs_start_on_time_whatever_the_foreground_does(project: Pro
     assert offsets["slow-start"][0] < on_time[0] < offsets["slow-start"][0] + 6
     assert [round(o) for o in offsets["five"] if round(o) >= 50] == [50]
     assert 55 not in [round(o) for o in offsets["five"]]  # skipped: the pause file
+    # The when() of "even" saw the second of its own instant: it ran at even seconds
+    # only, every one of them the loop reached.
+    evens = [int(o) for o in offsets["even"]]
+    assert evens and all(second % 2 == 0 for second in evens), offsets["even"]
+    assert evens[1:] == [round(o) for o in on_time if round(o) > evens[0]]
     # The interrupt at 56.2 ended the loop within a second: no run at 58, no waiting
     # for the minute's end.
     assert 58 not in [round(o) for o in offsets["two"]]

@@ -22,6 +22,10 @@ CASES: list[tuple[Callable[[Event], object], list[str]]] = [
     (lambda e: e.daily_at("25:00"), ["daily_at('25:00')", "hour 25"]),
     (lambda e: e.daily_at("12:60"), ["daily_at('12:60')", "minute 60"]),
     (lambda e: e.daily_at("noon"), ["daily_at('noon')", "expected a time"]),
+    (lambda e: e.daily_at("12:00:60"), ["daily_at('12:00:60')", "second 60"]),
+    (lambda e: e.daily_at("12:00:00:00"), ["daily_at('12:00:00:00')", "expected a time"]),
+    (lambda e: e.yearly_on(7, "**"), ["yearly_on('**')", "day of the month"]),
+    (lambda e: e.monthly_on("*"), ["monthly_on('*')", "day of the month"]),  # type: ignore[arg-type]
     (lambda e: e.at("7pm"), ["at('7pm')"]),
     (lambda e: e.hourly_at(60), ["hourly_at(60)", "minute 60"]),
     (lambda e: e.hourly_at([0, 75]), ["hourly_at([0, 75])", "minute 75"]),

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,7 +17,7 @@ from scheduler import clock
 from scheduler.cli.catalog import command_names
 from scheduler.event import Event
 from scheduler.execution import run_event
-from scheduler.kernel import KernelError, kernel_timeout, load_schedule_within
+from scheduler.kernel import KernelError, kernel_timeout, load_schedule, load_schedule_within
 from scheduler.mutex import MutexUnavailable, backend_for
 from scheduler.pause import pause, paused_message, paused_since, resume
 from scheduler.runner import INTERRUPT_FLAG, Tick, format_stamp, run_line
@@ -25,6 +25,9 @@ from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings, current
 from scheduler.tasks import CommandTask
 from scheduler.zones import zone_named
+
+if TYPE_CHECKING:
+    from scheduler.listing import EventSummary
 
 AtOption = Annotated[str | None, typer.Option(
     "--at", metavar="INSTANT",
@@ -84,23 +87,26 @@ def schedule_run(
 def schedule_list(
     context: typer.Context,
     timezone: Annotated[str | None, typer.Option(
-        "--timezone", help="Show times in this zone instead of each task's own.")] = None,
+        "--timezone", help="Show times and expressions in this zone instead of "
+                           "APP_TIMEZONE.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
     at: AtOption = None,
-    environment: Annotated[str | None, typer.Option(
+    environment: Annotated[list[str] | None, typer.Option(
         "--environment", metavar="ENV",
-        help="Only the tasks that run when APP_ENV is ENV.")] = None,
+        help="Only the tasks that run when APP_ENV is ENV (give it again for more).")] = None,
+    by_next_due: Annotated[bool, typer.Option(
+        "--next", help="Sort the tasks by when they are next due.")] = False,
 ) -> None:
     """List the scheduled tasks and when each is next due.
 
     A paused schedule is said in a line before the table (on stderr with --json, where
     each task's "paused" says whether the pause holds it back).
     """
-    from scheduler.listing import relative, running_holders, summarize  # list only
+    from scheduler.listing import running_holders, summarize  # list only
     settings = current()
     now = _instant(at, settings)
     try:
-        display_zone = zone_named(timezone) if timezone else None
+        display_zone = zone_named(timezone) if timezone else settings.timezone
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--timezone") from None
     schedule = _load(settings)
@@ -115,31 +121,53 @@ def schedule_list(
                    err=True)
     if since is not None:
         typer.echo(paused_message(since, settings.timezone), err=as_json)
+    environments = environment or []
     summaries = summarize(schedule, now, display_zone, _known_commands(context, schedule),
-                          holders, environment=environment, paused=since is not None)
+                          holders, environments=environments, paused=since is not None,
+                          by_next_due=by_next_due)
     if as_json:
         typer.echo(json.dumps([summary.as_json() for summary in summaries], indent=2))
         return
     if not summaries:
-        typer.echo("No scheduled tasks have been defined." if environment is None else
-                   f"No scheduled tasks run in the {environment!r} environment.")
+        named = " or ".join(repr(name) for name in environments)
+        typer.echo("No scheduled tasks have been defined." if not environments else
+                   f"No scheduled tasks run in the {named} environment"
+                   f"{'s' if len(environments) > 1 else ''}.")
         return
+    _print_table(summaries, now)
+
+
+def _print_table(summaries: list[EventSummary], now: datetime) -> None:
+    """One line per task (and one more for each further expression of a task whose
+    expression the display zone splits), cut to the terminal's width, never wrapped."""
+    import shutil
+
+    from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("Expression", "Task", "Time zone", "Next due"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("Flags")
+    from scheduler.listing import COLUMN_GAP, column_widths, relative
+
+    header = ("Expression", "Task", "Time zone", "Next due", "Flags")
+    rows = []
     for summary in summaries:
         due = (f"{summary.next_due:%Y-%m-%d %H:%M %z} ({relative(summary.next_due, now)})"
                if summary.next_due else "never")
-        table.add_row(summary.event.expression, summary.event.display_name, summary.timezone,
-                      due, ", ".join(summary.flags()))
-    console = Console()
-    if not console.is_terminal:  # piped or logged: keep each task on one line
-        console = Console(width=250)
-    console.print(table)
+        first, *more = summary.display_expressions
+        rows.append((first, summary.event.display_name, summary.display_timezone, due,
+                     ", ".join(summary.flags())))
+        rows.extend((expression, "", "", "", "") for expression in more)
+    # COLUMNS or the terminal's width; piped or logged without COLUMNS: no limit.
+    terminal = shutil.get_terminal_size(fallback=(0, 0)).columns or None
+    natural = [max(cell_len(row[index]) for row in (header, *rows))
+               for index in range(len(header))]
+    widths = column_widths(natural, terminal)
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for title, width in zip(header, widths, strict=True):
+        table.add_column(title, width=width, no_wrap=True, overflow="ellipsis")
+    for row in rows:
+        table.add_row(*row)
+    Console(width=terminal or sum(widths) + 4 * COLUMN_GAP).print(table)
 
 
 def schedule_clear_cache() -> None:
@@ -178,6 +206,7 @@ def schedule_pause() -> None:
         return
     typer.echo("The schedule is paused: ticks run only the tasks marked even_when_paused() "
                "until `artisan schedule:resume`.")
+    _tell_listeners(settings, "paused")
 
 
 def schedule_resume() -> None:
@@ -186,22 +215,45 @@ def schedule_resume() -> None:
     with _store_errors_end_the_command():
         was_paused = resume(backend_for(settings))
     typer.echo("The schedule is resumed." if was_paused else "The schedule was not paused.")
+    if was_paused:
+        _tell_listeners(settings, "resumed")
+
+
+def _tell_listeners(settings: Settings, task_event: str) -> None:
+    """Tell the kernel's listeners of `task_event` (`paused`, `resumed`); the change is
+    made already, so a kernel that cannot be loaded is only a warning."""
+    try:
+        schedule = load_schedule(settings)
+    except KernelError as error:
+        typer.echo(f"Warning: the {task_event!r} listeners were not told, because the kernel "
+                   f"could not be loaded:\n{error}", err=True)
+        return
+    for problem in schedule.listeners.dispatch(task_event, {}):
+        typer.echo(f"Warning: {problem}", err=True)
 
 
 def schedule_test(
     name: Annotated[str | None, typer.Option(
-        "--name", help="The task to run: its name, or a unique part of it.")] = None,
+        "--name", help="The task to run: its name or its command line (`artisan "
+                       "cache:clear --force`, the shell line), or a unique part of "
+                       "either.")] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Exit 1, not 0, when there is no task or none matches --name.")]
+        = False,
 ) -> None:
     """Run one scheduled task now, whatever its schedule and conditions say."""
     settings = current()
     schedule = _load(settings)
+    nothing_to_run = typer.Exit(1 if strict else 0)
     if not schedule.events:
         typer.echo("No scheduled tasks have been defined.")
-        raise typer.Exit(1)
+        raise nothing_to_run
     event = _choose(schedule.events, name)
+    if event is None:
+        raise nothing_to_run
     stamp = format_stamp(clock.now(), settings.timezone)
     typer.echo(f"{stamp}  Running {event.display_name} now.")
-    outcome = run_event(event, settings, allow_background=False)
+    outcome = run_event(event, settings, allow_background=False, listeners=schedule.listeners)
     if outcome.output:
         typer.echo(outcome.output.rstrip("\n"))
     status = "DONE" if outcome.succeeded else "FAIL"
@@ -214,17 +266,27 @@ def schedule_test(
     raise typer.Exit(0 if outcome.succeeded or outcome.skipped else 1)
 
 
-def _choose(events: list[Event], name: str | None) -> Event:
+def _choose(events: list[Event], name: str | None) -> Event | None:
+    """The event `name` picks (by name or command line, whole, else a part of either),
+    else the one the user picks from a numbered list; None when `name` matches none."""
     if name is not None:
-        exact = [event for event in events if event.display_name == name]
-        partial = [event for event in events if name.lower() in event.display_name.lower()]
+        def texts(event: Event) -> tuple[str, str]:
+            return event.display_name, event.task.identity
+
+        exact = [event for event in events if name in texts(event)]
+        partial = [event for event in events
+                   if any(name.lower() in text.lower() for text in texts(event))]
         matches = exact or partial
         if len(matches) == 1:
             return matches[0]
         problem = "No scheduled task matches" if not matches else "Several tasks match"
         typer.echo(f"{problem} {name!r}. The tasks are:", err=True)
         for event in matches or events:
-            typer.echo(f"  {event.display_name}", err=True)
+            command_line = event.task.identity
+            typer.echo(f"  {event.display_name}" if command_line == event.display_name else
+                       f"  {event.display_name}  ({command_line})", err=True)
+        if not matches:
+            return None
         raise typer.Exit(1)
     for number, event in enumerate(events, 1):
         typer.echo(f"  [{number}] {event.display_name}  ({event.expression})")

@@ -1,0 +1,90 @@
+"""Task events: the one place where a run is reported to whoever listens.
+
+Laravel dispatches `ScheduledTaskStarting`, `ScheduledTaskFinished`,
+`ScheduledTaskFailed`, `ScheduledTaskSkipped`, `ScheduledBackgroundTaskFinished`,
+`SchedulePaused` and `ScheduleResumed`; here they are names a listener subscribes to:
+
+    @schedule().listen("failed")
+    def tell_the_team(event, outcome):
+        chat.post(f"{event.display_name} failed: {outcome.output[-500:]}")
+
+| name                  | when                                                            |
+| --------------------- | --------------------------------------------------------------- |
+| `starting`            | a run is about to start (its mutexes taken, before its hooks)   |
+| `finished`            | a run ended, whatever its result                                |
+| `failed`              | a run failed, or could not start (its mutex store unreachable)  |
+| `skipped`             | a due run was not started: `reason` says why (see SKIP_REASONS) |
+| `background_finished` | a `run_in_background` run ended (after `finished`)              |
+| `paused` / `resumed`  | `schedule:pause` / `schedule:resume` changed the schedule       |
+
+A listener is called in the process that supervises the run (the tick for a foreground
+run, the detached supervisor for a background one), with the parameters it names, from
+LISTENER_PARAMETERS. A listener that raises is reported as a warning with its traceback;
+it changes neither the run's result nor the other listeners' calls.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from scheduler.hooks import accepted_parameters, call_hook
+
+TASK_EVENTS = ("starting", "finished", "failed", "skipped", "background_finished",
+               "paused", "resumed")
+# What a listener may ask for by name: the Event, its RunOutcome (scheduler.execution),
+# and from the outcome its output, exit code (None until it ended, or when it did not
+# run), duration in seconds and, for `skipped`/`failed` runs that never started, the
+# reason; `task_event` is the name the listener was called for.
+LISTENER_PARAMETERS = ("event", "outcome", "output", "exit_code", "duration", "reason",
+                       "task_event")
+# The `reason` codes of skipped runs, as `RunOutcome.skip_code` holds them.
+SKIP_REASONS = ("overlap", "other_server", "filter", "maintenance", "paused")
+
+Listener = Callable[..., Any]
+
+
+class Listeners:
+    """The listeners of one schedule, by task event name."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, tuple[Listener, ...]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._by_name)
+
+    def add(self, name: str, listener: Listener) -> None:
+        """Subscribe `listener` to the task event `name`; raise ValueError if either is
+        not one that can be."""
+        check_event_name(name)
+        if not callable(listener):
+            raise ValueError(f"listen({name!r}, {listener!r}): expected a callable")
+        try:
+            accepted_parameters(listener, LISTENER_PARAMETERS)
+        except ValueError as error:
+            raise ValueError(f"listen({name!r}, {_name_of(listener)}): {error}") from None
+        self._by_name[name] = (*self._by_name.get(name, ()), listener)
+
+    def dispatch(self, name: str, available: Mapping[str, Any]) -> list[str]:
+        """Call the listeners of `name` in the order they were added; return a report
+        of each that raised (the others are called all the same)."""
+        problems = []
+        for listener in self._by_name.get(name, ()):
+            try:
+                call_hook(listener, {**available, "task_event": name}, LISTENER_PARAMETERS)
+            except Exception:
+                problems.append(f"the {name!r} listener {_name_of(listener)} raised:\n"
+                                f"{traceback.format_exc().rstrip()}")
+        return problems
+
+
+def check_event_name(name: str) -> None:
+    """Raise ValueError unless `name` is a task event."""
+    if name not in TASK_EVENTS:
+        raise ValueError(f"listen({name!r}): there is no task event {name!r}; "
+                         f"choose from {', '.join(TASK_EVENTS)}")
+
+
+def _name_of(listener: Listener) -> str:
+    return str(getattr(listener, "__qualname__", None) or repr(listener))
