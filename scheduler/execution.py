@@ -16,7 +16,6 @@ returned `RunOutcome`, so one broken task never stops the others.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -25,6 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from scheduler import output as output_module
 from scheduler import process, runlog
 from scheduler.deadline import DeadlinePassed, within
 from scheduler.event import Event
@@ -35,9 +35,6 @@ from scheduler.process import ExitStatus
 from scheduler.settings import Settings
 from scheduler.zones import UTC
 
-# How much of a task's output is kept in memory for hooks, e-mails and failure reports;
-# the output files get all of it.
-OUTPUT_KEPT = 1 << 20
 # Health-check services answer in milliseconds; a slow one must not hold up the tick.
 PING_TIMEOUT = 10.0
 # A whole e-mail may take this many times MAIL_TIMEOUT.
@@ -52,7 +49,10 @@ class RunOutcome:
     started: datetime
     duration: float = 0.0
     status: ExitStatus | None = None
+    # The end of the task's output (output.TAIL_BYTES at most), and how many bytes of
+    # its beginning were left out; the output files get all of it.
     output: str = ""
+    output_cut: int = 0
     errors: list[str] = field(default_factory=list)
     hook_errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -107,6 +107,8 @@ class RunOutcome:
             "pid": os.getpid(),
             "errors": [error.splitlines()[0] for error in self.errors + self.hook_errors],
             "warnings": self.warnings,
+            # A background run has no tick to print its failure: its tail is kept here.
+            "output_tail": [] if self.task_succeeded else self.output_tail(),
         }
 
 
@@ -233,7 +235,7 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
     hook_limit = hook_timeout_or_default(settings)
     _call_hooks("before", event.before_hooks, {"event": event}, outcome, hook_limit)
     _ping(event, "before", outcome, hook_limit)
-    with tempfile.TemporaryFile(prefix="scheduler-output-") as output:
+    with output_module.open_spool(settings) as output:
         def orphaned() -> None:  # pragma: no cover - runs in the keeper
             # The supervisor was killed: the keeper stopped the task; say so in the log.
             outcome.errors.append("its supervisor was killed while it ran, so it was stopped")
@@ -250,8 +252,8 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
                 lock.keep_alive()  # only now: a renewal thread must not exist at the fork
             outcome.status = _wait(child, event.timeout_seconds, outcome)
         outcome.duration = time.monotonic() - clock
-        output.seek(0)
-        outcome.output = output.read(OUTPUT_KEPT).decode("utf-8", "replace")
+        tail = output_module.read_tail(output)
+        outcome.output, outcome.output_cut = tail
         if event.output_path is not None:
             _write_output(event, settings, output, outcome)
     _send_mail(event, settings, outcome)
@@ -286,20 +288,8 @@ def _write_output(event: Event, settings: Settings, output: BinaryIO,
                   outcome: RunOutcome) -> None:
     assert event.output_path is not None
     path = resolve_output_path(event.output_path, settings)
-    output.seek(0)
-    data = output.read()
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if event.append_output else os.O_TRUNC)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, flags, 0o644)
-        try:
-            # One write per run (looping only on a partial write), so runs appending to
-            # the same file do not interleave inside each other's lines.
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view):]
-        finally:
-            os.close(descriptor)
+        output_module.copy_to_file(output, path, append=event.append_output)
     except OSError as error:
         outcome.errors.append(f"could not write the output to {path}: {error.strerror}")
 
@@ -325,7 +315,8 @@ def _send_mail(event: Event, settings: Settings, outcome: RunOutcome) -> None:
     # MAIL_TIMEOUT bounds each exchange with the server; the deadline bounds the whole
     # e-mail, which a server answering one byte at a time would otherwise stretch.
     limit = MAIL_DEADLINE_FACTOR * mail.timeout
-    body = outcome.output
+    body = output_module.cut_notice(output_module.Tail(outcome.output, outcome.output_cut))
+    body += outcome.output
     try:
         with within(limit, f"the e-mail to {', '.join(recipients)}"):
             problem = notify.send_mail(mail, recipients, subject, body)
