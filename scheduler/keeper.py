@@ -48,6 +48,12 @@ def _prctl(option: int, value: int) -> None:
         raise OSError(error, os.strerror(error))
 
 
+def become_subreaper() -> None:
+    """Make this process the subreaper of its descendants: orphans (a background run's
+    supervisor whose tick has ended) become its children instead of init's."""
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
 def descendants(root: int) -> dict[int, int]:
     """Every descendant of `root` with its process group, read from /proc (empty where
     there is no /proc)."""
@@ -112,7 +118,7 @@ def keep(launch: Callable[[], int], supervisor: int,
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGALRM, kill)
-        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        become_subreaper()
         _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != supervisor:  # it died before the request took effect
             stop()
