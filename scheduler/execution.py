@@ -137,11 +137,35 @@ def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = 
     if outcome.not_run:
         report_event(listeners, "failed", outcome)
         return outcome
+    claim = _ClaimCheck(event, scheduled or outcome.started, mutexes, settings)
     if event.background and allow_background:
-        _hand_to_supervisor(event, settings, lock, outcome, listeners)
+        _hand_to_supervisor(event, settings, lock, outcome, listeners, claim)
         return outcome
-    _run_and_finish(event, settings, lock, outcome, listeners)
+    _run_and_finish(event, settings, lock, outcome, listeners, claim)
     return outcome
+
+
+class _ClaimCheck:
+    """The one-server claim, asked again just before the task starts (after the before
+    hooks): a second line of defence for a store that lost it (Redis restarted empty)."""
+
+    def __init__(self, event: Event, scheduled: datetime,
+                 mutexes: Callable[[], MutexBackend] | None, settings: Settings) -> None:
+        self.event, self.scheduled, self.mutexes, self.settings = (
+            event, scheduled, mutexes, settings)
+
+    def lost(self) -> str | None:
+        """Why the claim no longer stands, or None while it does (or is not needed)."""
+        if not self.event.one_server:
+            return None
+        try:
+            backend = self.mutexes() if self.mutexes is not None else backend_for(self.settings)
+            if backend.confirm_claim(self.event.mutex_key, self.scheduled):
+                return None
+        except MutexUnavailable:
+            return None  # it was claimed; a store gone now cannot say otherwise
+        return ("already ran on another server (the store lost this server's claim and "
+                "another server claimed the run)")
 
 
 def report_event(listeners: Listeners, name: str, outcome: RunOutcome) -> None:
@@ -151,10 +175,11 @@ def report_event(listeners: Listeners, name: str, outcome: RunOutcome) -> None:
 
 
 def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
-                    outcome: RunOutcome, listeners: Listeners) -> None:
+                    outcome: RunOutcome, listeners: Listeners,
+                    claim: _ClaimCheck | None = None) -> None:
     try:
         report_event(listeners, "starting", outcome)
-        _run_task(event, settings, lock, outcome)
+        _run_task(event, settings, lock, outcome, claim)
     finally:
         if lock is not None:
             lock.release()
@@ -167,7 +192,8 @@ def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
 
 
 def _hand_to_supervisor(event: Event, settings: Settings, lock: HeldLock | None,
-                        outcome: RunOutcome, listeners: Listeners) -> None:
+                        outcome: RunOutcome, listeners: Listeners,
+                        claim: _ClaimCheck | None = None) -> None:
     """Fork a detached supervisor that runs the task's whole lifecycle, and return.
 
     The supervisor is a grandchild in a session of its own, so it outlives the tick and
@@ -178,7 +204,7 @@ def _hand_to_supervisor(event: Event, settings: Settings, lock: HeldLock | None,
     def supervise() -> int:  # pragma: no cover - runs in the supervisor
         _detach_standard_streams()
         outcome.background = True
-        _run_and_finish(event, settings, lock, outcome, listeners)
+        _run_and_finish(event, settings, lock, outcome, listeners, claim)
         return 0 if outcome.succeeded else 1
 
     def detach() -> int:  # pragma: no cover - runs in the intermediate child
@@ -230,11 +256,15 @@ def _take_mutexes(event: Event, settings: Settings, scheduled: datetime,
 
 
 def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
-              outcome: RunOutcome) -> None:
+              outcome: RunOutcome, claim: _ClaimCheck | None = None) -> None:
     clock = time.monotonic()
     hook_limit = hook_timeout_or_default(settings)
     _call_hooks("before", event.before_hooks, {"event": event}, outcome, hook_limit)
     _ping(event, "before", outcome, hook_limit)
+    lost = claim.lost() if claim is not None else None
+    if lost is not None:
+        outcome.skipped, outcome.skip_code = lost, "other_server"
+        return
     with output_module.open_spool(settings) as output:
         def orphaned() -> None:  # pragma: no cover - runs in the keeper
             # The supervisor was killed: the keeper stopped the task; say so in the log.

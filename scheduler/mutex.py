@@ -123,6 +123,12 @@ class MutexBackend(ABC):
     def claim(self, key: str, scheduled: datetime) -> bool:
         """Claim the run of `key` scheduled at `scheduled`; True for the one claimant."""
 
+    def confirm_claim(self, key: str, scheduled: datetime) -> bool:
+        """Check, just before the run starts, that this process's claim of `key` at
+        `scheduled` still stands: a store that lost it (Redis restarted empty) is claimed
+        again, and a claim another server made meanwhile wins. Files cannot lose it."""
+        return True
+
     @abstractmethod
     def holders(self, keys: Iterable[str]) -> dict[str, Holder]:
         """The live holders of the overlap locks among `keys`."""
@@ -410,8 +416,12 @@ def _write_atomically(path: Path, text: str) -> None:
 
 # Compare-and-set scripts: a run only ever renews, overrides or deletes the exact value
 # it knows, so a run that outlived its lease cannot touch a newer holder's key.
-_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
-         "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+# Renewal also restores a lease the store lost (a Redis restarted empty) if nobody took
+# the key meanwhile: 1 renewed, 2 restored, 0 lost to another holder.
+_RENEW = "local value = redis.call('get', KEYS[1]) " \
+         "if value == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end " \
+         "if not value then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end " \
+         "return 0"
 _DELETE = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
           "return redis.call('del', KEYS[1]) else return 0 end"
 _REPLACE = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
@@ -438,6 +448,7 @@ class RedisMutexBackend(MutexBackend):
         # at once, so a Redis that accepts and never answers costs one time-out per tick,
         # not one per event.
         self._unreachable: str | None = None
+        self._claims: dict[str, str] = {}  # the claims this process made: key, owner
         try:
             self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
         except ValueError as error:  # a port out of range, say
@@ -484,9 +495,23 @@ class RedisMutexBackend(MutexBackend):
 
     def claim(self, key: str, scheduled: datetime) -> bool:
         name = self._key("server", claim_key(key, scheduled))
-        owner = f"{os.uname().nodename} {os.getpid()}"
+        owner = f"{os.uname().nodename} {os.getpid()} {uuid.uuid4().hex}"
         ttl = int(CLAIM_TTL.total_seconds())
-        return bool(self._call("claim", self.client.set, name, owner, nx=True, ex=ttl))
+        if self._call("claim", self.client.set, name, owner, nx=True, ex=ttl):
+            self._claims[name] = owner
+            return True
+        return False
+
+    def confirm_claim(self, key: str, scheduled: datetime) -> bool:
+        name = self._key("server", claim_key(key, scheduled))
+        owner = self._claims.get(name)
+        if owner is None:
+            return False
+        current = self._call("claim", self.client.get, name)
+        if current is None:  # the store lost it: claim it again, unless someone is faster
+            ttl = int(CLAIM_TTL.total_seconds())
+            return bool(self._call("claim", self.client.set, name, owner, nx=True, ex=ttl))
+        return bool(current.decode() == owner)
 
     def holders(self, keys: Iterable[str]) -> dict[str, Holder]:
         keys = list(keys)
