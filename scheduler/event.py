@@ -72,6 +72,8 @@ class Event(ManagesFrequencies):
     # "failure", "after".
     pings: tuple[tuple[str, Condition, str], ...] = ()
     timeout_seconds: float | None = None
+    # How many minutes late a missed run may still be made up (None: SCHEDULER_CATCH_UP).
+    catch_up_minutes: int | None = None
 
     def __init__(self, task: Task) -> None:
         self.task = task
@@ -458,6 +460,20 @@ class Event(ManagesFrequencies):
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
             self._invalid("timeout", seconds, "expected a positive number of seconds")
         self.timeout_seconds = float(seconds)
+        return self
+
+    def catch_up(self, minutes: int) -> Event:
+        """Make up a run missed by at most `minutes` (the host was down, a tick was late):
+        it runs once, late, at the next tick. Only for fixed-time expressions
+        (`daily_at`, `weekly_on`...); overrides SCHEDULER_CATCH_UP for this event."""
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 0:
+            self._invalid("catch_up", minutes, "expected a whole number of minutes, 0 or more")
+        self.catch_up_minutes = minutes
+        return self
+
+    def without_catch_up(self) -> Event:
+        """Never make up a missed run of this event."""
+        self.catch_up_minutes = 0
         return self
 
     # -- evaluation -------------------------------------------------------------------------

@@ -196,6 +196,8 @@ class SharesSettings:
     ping_on_failure = _Shared(Event.ping_on_failure)
     ping_on_failure_if = _Shared(Event.ping_on_failure_if)
     timeout = _Shared(Event.timeout)
+    catch_up = _Shared(Event.catch_up)
+    without_catch_up = _Shared(Event.without_catch_up)
 
 
 class GroupTemplate(SharesSettings):

@@ -68,6 +68,7 @@ class Tick:
         self.known_commands = known_commands
         self.failed = False
         self.dry_run = False
+        self._went_back = False
         self._mutexes: MutexBackend | None = None
         self._pause_reported = False
         self.hook_timeout = hook_timeout_or_default(settings)
@@ -109,10 +110,23 @@ class Tick:
         repeating = [event for event in due if event.repeat_seconds]
         if dry_run:
             return self._list(due, quiet=paused is not None)
+        late = self._missed_runs(broken, paused is not None)
         loop = self._start_sub_minute_loop(repeating) if repeating else None
         ran_any = bool(repeating)
+        for event, missed in late:
+            if not self._conditions_pass(event) or not self._claim_late_run(event, missed):
+                continue
+            ran_any = True
+            self.echo(f"Catching up {event.display_name}: it was due at {self._stamp(missed)}, "
+                      f"a minute no tick processed; running it late.")
+            self._report(run_event(event, self.settings, scheduled=missed,
+                                   mutexes=self.mutexes, listeners=self.schedule.listeners))
         for event in due:
             if event.repeat_seconds or not self._conditions_pass(event):
+                continue
+            if self._went_back and not self._claim_late_run(event, self.minute):
+                self.echo(f"Skipping {event.display_name}: its run for this minute was made "
+                          f"up late already.")
                 continue
             ran_any = True
             self._report(run_event(event, self.settings, scheduled=self.minute,
@@ -124,6 +138,53 @@ class Tick:
         if not ran_any and paused is None:  # a paused tick has said why already
             self.echo(NOTHING_DUE)
         return 1 if self.failed else 0
+
+    def _missed_runs(self, broken: set[int], paused: bool) -> list[tuple[Event, datetime]]:
+        """The fixed-time runs due in the minutes since the last one processed (this
+        host's, or the shared store's for `on_one_server` events), which run late now;
+        records this minute as processed."""
+        from scheduler import catchup  # its work is small, but only ticks need it
+
+        try:
+            default = catchup.catch_up_window(self.settings)
+        except ValueError as error:
+            self._fail(f"{error}; catching up within the default "
+                       f"{catchup.DEFAULT_CATCH_UP} instead.")
+            default = catchup.DEFAULT_CATCH_UP
+        host_since = catchup.advance_host_minute(
+            self.settings.storage / "framework" / "ticks",
+            f"{namespace(self.settings)}-{self.settings.host}", self.minute)
+        # A tick for a minute before one already processed (`--at` going backwards) must
+        # not run again what a catch-up made up for that minute.
+        self._went_back = host_since is not None and self.minute < host_since
+        events = [event for event in self.schedule.events
+                  if id(event) not in broken and catchup.catches_up(event, default)
+                  and (event.runs_when_paused or not paused)]
+        shared = [event for event in events if event.one_server]
+        shared_since = None
+        if shared:
+            try:
+                shared_since = catchup.advance_shared_minute(self.mutexes(), self.minute)
+            except MutexUnavailable:
+                shared = []  # their runs need the store anyway; the tick said it is down
+        down = is_down(self.settings)
+        missed = [
+            *catchup.missed_runs(self.schedule, [event for event in events
+                                                 if not event.one_server],
+                                 self.minute, host_since, default, self.settings.app_env, down),
+            *catchup.missed_runs(self.schedule, shared, self.minute, shared_since, default,
+                                 self.settings.app_env, down)]
+        order = {id(event): index for index, event in enumerate(self.schedule.events)}
+        return sorted(missed, key=lambda pair: order[id(pair[0])])
+
+    def _claim_late_run(self, event: Event, instant: datetime) -> bool:
+        """Claim the run of a fixed-time `event` for `instant` on this host, made late or
+        on time: False when it was made already. (Other events need no such claim.)"""
+        if not event.cron_expression.fixed_time or event.repeat_seconds:
+            return True  # never made up late
+        guard = FileMutexBackend(self.settings.storage / "framework" / "ticks",
+                                 f"{namespace(self.settings)}-{self.settings.host}-late")
+        return guard.claim(event.mutex_key, instant)
 
     def _paused_since(self) -> str | None:
         """When the schedule was paused, or None; an unreachable store fails the tick

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from tests.conftest import Project
 
@@ -35,3 +38,27 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.02)
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its parent to reap it does not count)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
+
+
+def parent_of(pid: int) -> int:
+    """The parent of the live process `pid`."""
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(stat.rsplit(b")", 1)[1].split()[1])
+
+
+def start_tick(project: Project, *args: str, env: dict[str, str] | None = None
+               ) -> subprocess.Popen[str]:
+    """`artisan schedule:run args...` in the background, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, str(project.root / "artisan"), "schedule:run", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        env={**project.env, **(env or {})}, cwd=project.root)

@@ -16,7 +16,7 @@ import pytest
 from scheduler import Schedule
 from scheduler.mutex import Acquired, Blocked, FileMutexBackend
 from tests.conftest import Project
-from tests.kernels import wait_for
+from tests.kernels import start_tick, wait_for
 
 UTC = timezone.utc
 
@@ -44,14 +44,6 @@ def schedule_tasks():
 def runs(project: Project) -> list[str]:
     path = project.storage / "runs.txt"
     return path.read_text().splitlines() if path.exists() else []
-
-
-def start_tick(project: Project, *args: str, env: dict[str, str] | None = None
-               ) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(project.root / "artisan"), "schedule:run", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**project.env, **(env or {})}, cwd=project.root)
 
 
 def test_two_concurrent_ticks_of_one_minute_run_the_task_once(project: Project) -> None:

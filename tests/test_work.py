@@ -18,6 +18,7 @@ import pytest
 from scheduler.worker import POLL_SECONDS, Worker
 from scheduler.zones import UTC
 from tests.conftest import Project
+from tests.kernels import alive
 
 T = 1_800_000_000  # a minute boundary: 2027-01-15 08:00:00 UTC
 
@@ -294,15 +295,6 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
             return False
         time.sleep(0.05)
     return True
-
-
-def alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie waiting for its parent to reap it does not count)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
 
 
 def project_processes(project: Project) -> list[int]:

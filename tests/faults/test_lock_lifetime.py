@@ -14,8 +14,7 @@ import time
 import pytest
 
 from tests.conftest import Project
-from tests.faults.processes import alive, parent_of, start_tick
-from tests.kernels import wait_for
+from tests.kernels import alive, parent_of, start_tick, wait_for
 
 ITERATIONS = 30
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 import redis
 
 from tests.conftest import Project
-from tests.faults.processes import start_tick
 from tests.faults.restartable_redis import RestartableRedis
-from tests.kernels import RECORDING_KERNEL, ran, wait_for
+from tests.kernels import RECORDING_KERNEL, ran, start_tick, wait_for
 
 
 def test_a_running_tasks_lease_is_restored_after_a_restart(
