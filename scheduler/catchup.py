@@ -23,12 +23,12 @@ import fcntl
 import os
 import re
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from scheduler.event import Event
 from scheduler.mutex import MutexBackend
 from scheduler.schedule import Schedule
 from scheduler.settings import Settings
+from scheduler.storage import Folder
 from scheduler.zones import UTC
 
 DEFAULT_CATCH_UP = timedelta(hours=3)
@@ -51,12 +51,14 @@ def catch_up_window(settings: Settings) -> timedelta:
     return timedelta(hours=int(match["hours"] or 0), minutes=int(match["minutes"] or 0))
 
 
-def advance_host_minute(folder: Path, name: str, minute: datetime) -> datetime | None:
+def advance_host_minute(settings: Settings, name: str, minute: datetime) -> datetime | None:
     """Record `minute` as processed by this host (never moving the record backwards);
-    return the minute recorded before, None the first time."""
-    folder.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(folder / f"{name}.last-minute",
-                         os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    return the minute recorded before, None the first time.
+
+    Raises OSError (UnsafeStorage for a planted link) or ValueError (a name that is not
+    a safe file name) when the record cannot be kept."""
+    with Folder.open(settings.storage / "framework" / "ticks", base=settings.storage) as ticks:
+        descriptor = ticks.open_file(f"{name}.last-minute", os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)  # ticks of two minutes at once take turns
         previous = _parse_minute(os.pread(descriptor, 64, 0).decode("ascii", "replace"))

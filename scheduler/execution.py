@@ -28,7 +28,7 @@ from scheduler import output as output_module
 from scheduler import process, runlog
 from scheduler.deadline import DeadlinePassed, within
 from scheduler.event import Event
-from scheduler.hooks import call_hook, hook_timeout_or_default
+from scheduler.hooks import call_hook, call_user_code, hook_timeout_or_default
 from scheduler.listeners import Listeners
 from scheduler.mutex import Blocked, HeldLock, MutexBackend, MutexUnavailable, backend_for
 from scheduler.process import ExitStatus
@@ -362,7 +362,7 @@ def _ping(event: Event, moment: str, outcome: RunOutcome, condition_timeout: flo
             continue
         try:
             with within(condition_timeout, f"the condition of the ping to {url}"):
-                wanted = condition() if callable(condition) else condition
+                wanted = call_user_code(condition) if callable(condition) else condition
         except DeadlinePassed as error:
             outcome.warnings.append(f"{error} (SCHEDULER_HOOK_TIMEOUT); no ping was sent")
             continue

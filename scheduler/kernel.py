@@ -14,6 +14,7 @@ import traceback
 from types import TracebackType
 
 from scheduler.deadline import DeadlinePassed, seconds_setting, within
+from scheduler.expression_cache import cached_expressions
 from scheduler.schedule import Schedule, reset_schedule
 from scheduler.settings import Settings
 
@@ -43,7 +44,8 @@ def load_schedule(settings: Settings) -> Schedule:
         raise KernelError(f"The kernel module {settings.kernel!r} ({module.__file__}) has no "
                           f"schedule_tasks() function; define one that declares the tasks.")
     try:
-        define()
+        with cached_expressions(settings.storage):
+            define()
     except SystemExit as error:
         raise KernelError(_exit_message(f"schedule_tasks() in {settings.kernel!r}",
                                         error)) from None

@@ -8,19 +8,27 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from scheduler import settings as settings_module
 from scheduler.settings import Settings
+from scheduler.storage import Folder
+
+MARKER = "down"
 
 
-def _marker(settings: Settings) -> Path:
-    return settings.storage / "framework" / "down"
+def _framework(settings: Settings, *, create: bool) -> Folder:
+    return Folder.open(settings.storage / "framework", base=settings.storage, create=create)
 
 
 def is_down(settings: Settings | None = None) -> bool:
-    """Whether the application is in maintenance mode."""
-    return _marker(settings or settings_module.current()).exists()
+    """Whether the application is in maintenance mode (the mark is a regular file:
+    a link planted in its place does not count)."""
+    settings = settings or settings_module.current()
+    try:
+        with _framework(settings, create=False) as folder:
+            return folder.is_file(MARKER)
+    except (OSError, ValueError):
+        return False
 
 
 def maintenance_mode() -> bool:
@@ -30,18 +38,15 @@ def maintenance_mode() -> bool:
 
 def go_down(settings: Settings, message: str = "") -> bool:
     """Enter maintenance mode; return False if it was already down."""
-    marker = _marker(settings)
-    if marker.exists():
-        return False
-    marker.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    marker.write_text(json.dumps({"time": int(time.time()), "message": message}))
-    return True
+    with _framework(settings, create=True) as folder:
+        record = json.dumps({"time": int(time.time()), "message": message}).encode()
+        return folder.create_exclusively(MARKER, record)
 
 
 def come_up(settings: Settings) -> bool:
     """Leave maintenance mode; return False if it was not down."""
-    marker = _marker(settings)
-    if not marker.exists():
+    try:
+        with _framework(settings, create=False) as folder:
+            return folder.remove(MARKER)
+    except FileNotFoundError:
         return False
-    marker.unlink()
-    return True

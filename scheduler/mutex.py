@@ -25,18 +25,16 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from scheduler import process
 from scheduler.settings import Settings
+from scheduler.storage import Folder, UnsafeStorage, check_name
 from scheduler.zones import UTC
-
-if TYPE_CHECKING:
-    from filelock import FileLock
 
 # A Redis overlap lock is a lease: renewed while the run lives, so a dead server's lock
 # lapses within one lease instead of blocking the event for a day.
@@ -165,7 +163,8 @@ def backend_for(settings: Settings) -> MutexBackend:
     """The backend `SCHEDULER_CACHE_URL` names: unset → files, `redis://` → Redis."""
     url = settings.cache_url
     if not url:
-        return FileMutexBackend(settings.storage / "mutex", namespace(settings))
+        return FileMutexBackend(settings.storage / "mutex", namespace(settings),
+                                base=settings.storage)
     try:
         scheme = urlsplit(url).scheme
     except ValueError as error:  # a stray "[", say: only the tasks that need it suffer
@@ -200,6 +199,11 @@ def redact(url: str) -> str:
 
 # -- files ---------------------------------------------------------------------------------
 
+# A holder's token names its lock file: only what `Holder.me()` makes is trusted.
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+# How long a state change waits for another process's guard before giving up.
+GUARD_TIMEOUT = 30.0
+
 
 class FileMutexBackend(MutexBackend):
     """Mutexes as files in one folder: for the processes of one machine.
@@ -207,150 +211,200 @@ class FileMutexBackend(MutexBackend):
     Each run holds an exclusive `flock` on a lock file of its own for its whole life,
     so a crashed or killed holder frees it at once: the kernel drops the lock with the
     process. A small state file names the current holder; reading and changing it is
-    guarded by a `filelock` lock, held only for that moment.
+    guarded by a second `flock`, held only for that moment.
+
+    Every file is opened through `scheduler.storage` (relative to the folder's
+    descriptor, never through a link), because others may be able to write to the
+    storage folder; `base` is where that distrust starts (default: `folder` itself).
     """
 
-    def __init__(self, folder: Path, namespace: str) -> None:
+    def __init__(self, folder: Path, namespace: str, *, base: Path | None = None) -> None:
         self.folder = folder
         self.namespace = namespace
+        self.base = base or folder
         self.description = f"files in {folder}"
 
-    def _prepare(self) -> None:
-        if not self.folder.is_dir():
-            self.folder.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.folder, 0o700)
+    def _open(self, *, create: bool = True) -> Folder:
+        try:
+            return Folder.open(self.folder, base=self.base, create=create)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError) as error:
+            raise MutexUnavailable(_storage_problem(self.folder, error)) from None
 
-    def _base(self, key: str) -> Path:
-        return self.folder / f"{self.namespace}-{key}"
+    def _base(self, key: str) -> str:
+        return check_name(f"{self.namespace}-{key}")
 
-    def _guard(self, key: str) -> FileLock:
-        # Imported here, not at the top: filelock hooks every fork of the process
-        # (some milliseconds each), which ticks without overlap locks need not pay.
-        from filelock import FileLock
+    def _holder_name(self, key: str, token: str) -> str:
+        if not _TOKEN.fullmatch(token):
+            raise ValueError(f"not a holder token: {token!r}")
+        return f"{self._base(key)}.{token}.lock"
 
-        return FileLock(f"{self._base(key)}.guard", timeout=30, mode=0o600)
+    def _state_name(self, key: str) -> str:
+        return f"{self._base(key)}.json"
 
-    def _holder_path(self, key: str, token: str) -> Path:
-        return Path(f"{self._base(key)}.{token}.lock")
-
-    def _state_path(self, key: str) -> Path:
-        return Path(f"{self._base(key)}.json")
+    @contextlib.contextmanager
+    def _guard(self, folder: Folder, key: str) -> Iterator[None]:
+        # Not filelock: it opens its file by path, following links, and cannot open it
+        # relative to a folder's descriptor; an flock of our own is a few lines.
+        descriptor = folder.open_file(f"{self._base(key)}.guard", os.O_RDWR | os.O_CREAT)
+        try:
+            deadline = time.monotonic() + GUARD_TIMEOUT
+            while True:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise MutexUnavailable(
+                            f"the mutex guard for {key} in {self.folder} stayed locked for "
+                            f"{GUARD_TIMEOUT:g} seconds") from None
+                    time.sleep(0.01)
+            yield
+        finally:
+            os.close(descriptor)  # closing drops the flock
 
     def acquire(self, key: str, expiration: timedelta) -> Acquired | Blocked:
-        self._prepare()
         try:
-            with self._guard(key):
-                current = self._live_holder(key)
+            with self._open() as folder, self._guard(folder, key):
+                current = self._live_holder(folder, key)
                 if current is not None and not current.older_than(expiration):
                     return Blocked(current)
                 me = Holder.me()
-                descriptor = _lock_file(self._holder_path(key, me.token))
-                _write_atomically(self._state_path(key), me.to_json())
+                name = self._holder_name(key, me.token)
+                descriptor = _lock_file(folder, name)
+                try:
+                    folder.write_atomically(self._state_name(key), me.to_json().encode())
+                except BaseException:
+                    folder.remove(name)
+                    os.close(descriptor)
+                    raise
                 return Acquired(FileHeld(self, key, me, descriptor), stale=current)
-        except TimeoutError:  # filelock's Timeout is a TimeoutError
-            raise MutexUnavailable(f"the mutex guard for {key} in {self.folder} stayed locked "
-                                   f"for 30 seconds") from None
+        except (OSError, ValueError) as error:
+            raise MutexUnavailable(_storage_problem(self.folder, error)) from None
 
-    def _live_holder(self, key: str) -> Holder | None:
+    def _live_holder(self, folder: Folder, key: str) -> Holder | None:
         """The holder named in the state file, if its process still holds its lock."""
-        try:
-            holder = Holder.from_json(self._state_path(key).read_text())
-        except (OSError, ValueError, KeyError):
+        holder = _read_holder(folder, self._state_name(key))
+        if holder is None:
             return None
-        path = self._holder_path(key, holder.token)
-        if _is_locked(path):
+        try:
+            name = self._holder_name(key, holder.token)
+        except ValueError:  # a planted state file: its token is no file name of ours
+            folder.remove(self._state_name(key))
+            return None
+        if _is_locked(folder, name):
             return holder
-        with contextlib.suppress(OSError):
-            path.unlink()
-        with contextlib.suppress(OSError):
-            self._state_path(key).unlink()
+        folder.remove(name)
+        folder.remove(self._state_name(key))
         return None
 
     def _release(self, key: str, token: str) -> None:
         try:
-            with self._guard(key):
-                state = self._state_path(key)
-                try:
-                    current = Holder.from_json(state.read_text())
-                except (OSError, ValueError, KeyError):
-                    current = None
+            with self._open(create=False) as folder, self._guard(folder, key):
+                current = _read_holder(folder, self._state_name(key))
                 if current is not None and current.token == token:
-                    state.unlink()
-        except TimeoutError:
+                    folder.remove(self._state_name(key))
+                folder.remove(self._holder_name(key, token))
+        except (OSError, ValueError):
             pass  # the state file then names a dead holder, which readers ignore
 
     def claim(self, key: str, scheduled: datetime) -> bool:
-        self._prepare()
-        folder = self.folder / "claims" / f"{scheduled.astimezone(UTC):%Y%m%dT%H%M}"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{self.namespace}-{claim_key(key, scheduled)}"
+        minute = f"{scheduled.astimezone(UTC):%Y%m%dT%H%M}"
+        name = f"{self.namespace}-{claim_key(key, scheduled)}"
         try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return False
-        os.write(descriptor, f"{os.uname().nodename} {os.getpid()}\n".encode())
-        os.close(descriptor)
-        self._forget_old_claims(scheduled)
-        return True
+            with self._open() as folder:
+                with folder.child("claims") as claims, claims.child(minute) as claimed:
+                    record = f"{os.uname().nodename} {os.getpid()}\n".encode()
+                    if not claimed.create_exclusively(name, record):
+                        return False
+                    self._forget_old_claims(claims, scheduled)
+                return True
+        except (OSError, ValueError) as error:
+            raise MutexUnavailable(_storage_problem(self.folder, error)) from None
 
-    def _forget_old_claims(self, scheduled: datetime) -> None:
+    @staticmethod
+    def _forget_old_claims(claims: Folder, scheduled: datetime) -> None:
         oldest = f"{scheduled.astimezone(UTC) - CLAIM_TTL:%Y%m%dT%H%M}"
-        for folder in (self.folder / "claims").iterdir():
-            if folder.name < oldest:
-                for path in folder.iterdir():
-                    with contextlib.suppress(OSError):
-                        path.unlink()
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
+        for name in claims.names():
+            if name < oldest:
+                claims.remove_tree(name)  # never follows a link planted in its place
 
     def holders(self, keys: Iterable[str]) -> dict[str, Holder]:
-        if not self.folder.is_dir():
+        try:
+            folder = self._open(create=False)
+        except FileNotFoundError:
             return {}
         found = {}
-        for key in keys:
-            if self._state_path(key).exists():
-                holder = self._live_holder(key)
-                if holder is not None:
-                    found[key] = holder
+        with folder:
+            for key in keys:
+                if folder.lstat(self._state_name(key)) is not None:
+                    holder = self._live_holder(folder, key)
+                    if holder is not None:
+                        found[key] = holder
         return found
 
     def clear(self, keys: Iterable[str]) -> list[str]:
-        if not self.folder.is_dir():
+        try:
+            folder = self._open(create=False)
+        except FileNotFoundError:
             return []
         removed = []
-        for key in keys:
-            paths = list(self.folder.glob(f"{self.namespace}-{key}.*"))
-            if any(path.suffix in (".json", ".lock") for path in paths):
-                removed.append(key)
-            for path in paths:
-                with contextlib.suppress(OSError):
-                    path.unlink()
+        with folder:
+            names = folder.names()
+            for key in keys:
+                prefix = f"{self._base(key)}."
+                mine = [name for name in names if name.startswith(prefix)]
+                if any(name.endswith((".json", ".lock")) for name in mine):
+                    removed.append(key)
+                for name in mine:
+                    folder.remove(name)
         return removed
 
-
-    def _flag_path(self, name: str) -> Path:
-        return self.folder / f"flag-{self.namespace}-{name}.json"
+    def _flag_name(self, name: str) -> str:
+        return check_name(f"flag-{self.namespace}-{name}.json")
 
     def set_flag(self, name: str, value: str, expires: datetime | None = None) -> None:
-        self._prepare()
         record = {"value": value, "expires": expires.isoformat() if expires else None}
-        _write_atomically(self._flag_path(name), json.dumps(record))
+        try:
+            with self._open() as folder:
+                folder.write_atomically(self._flag_name(name), json.dumps(record).encode())
+        except (OSError, ValueError) as error:
+            raise MutexUnavailable(_storage_problem(self.folder, error)) from None
 
     def get_flag(self, name: str) -> str | None:
         try:
-            record = json.loads(self._flag_path(name).read_text())
-        except (OSError, ValueError):
+            with self._open(create=False) as folder:
+                data = folder.read(self._flag_name(name))
+        except FileNotFoundError:
             return None
-        expires = record.get("expires")
-        if expires and datetime.fromisoformat(expires) <= datetime.now(UTC):
+        if data is None:
             return None
-        return str(record.get("value"))
+        try:
+            record = json.loads(data)
+            expires = record.get("expires")
+            if expires and datetime.fromisoformat(expires) <= datetime.now(UTC):
+                return None
+            return str(record.get("value"))
+        except (ValueError, AttributeError, TypeError):
+            return None
 
     def clear_flag(self, name: str) -> bool:
         raised = self.get_flag(name) is not None
-        with contextlib.suppress(FileNotFoundError):
-            self._flag_path(name).unlink()
+        try:
+            with self._open(create=False) as folder:
+                folder.remove(self._flag_name(name))
+        except FileNotFoundError:
+            pass
         return raised
+
+
+def _storage_problem(folder: Path, error: BaseException) -> str:
+    """One line on why the mutex files in `folder` cannot be used."""
+    if isinstance(error, UnsafeStorage):
+        return str(error.strerror)
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return f"the mutex files in {folder} cannot be used: {reason}"
 
 
 class FileHeld(HeldLock):
@@ -368,8 +422,6 @@ class FileHeld(HeldLock):
             return
         self.backend._release(self.key, self.holder.token)
         process.keep_in_forked_jobs(self._descriptor)
-        with contextlib.suppress(OSError):
-            self.backend._holder_path(self.key, self.holder.token).unlink()
         os.close(self._descriptor)  # closing the descriptor drops the flock
         self._descriptor = -1
 
@@ -380,8 +432,18 @@ class FileHeld(HeldLock):
             self._descriptor = -1
 
 
-def _lock_file(path: Path) -> int:
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def _read_holder(folder: Folder, name: str) -> Holder | None:
+    data = folder.read(name)
+    if data is None:
+        return None
+    try:
+        return Holder.from_json(data)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _lock_file(folder: Folder, name: str) -> int:
+    descriptor = folder.open_file(name, os.O_RDWR | os.O_CREAT | os.O_EXCL)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -390,10 +452,12 @@ def _lock_file(path: Path) -> int:
     return descriptor
 
 
-def _is_locked(path: Path) -> bool:
+def _is_locked(folder: Folder, name: str) -> bool:
+    """Whether a live process holds the lock file `name` (a FIFO or link planted in
+    its place holds nothing: it is opened without blocking and refused)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
+        descriptor = folder.open_file(name, os.O_RDONLY)
+    except OSError:
         return False
     try:
         fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -402,14 +466,6 @@ def _is_locked(path: Path) -> bool:
     finally:
         os.close(descriptor)
     return False
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
 
 
 # -- Redis ---------------------------------------------------------------------------------

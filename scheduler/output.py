@@ -10,13 +10,16 @@ report, the hooks and the e-mail: the end of a failing task's output is where th
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from scheduler.settings import Settings
+from scheduler.storage import Folder
 
 # How much of the end of a task's output is kept in memory.
 TAIL_BYTES = 1 << 20
@@ -37,11 +40,27 @@ def spool_folder(settings: Settings) -> Path:
 
 def open_spool(settings: Settings) -> BinaryIO:
     """A new spool file for one run's output: nameless (unlinked at once, so nothing is
-    left behind if the run is killed) and readable by this user only."""
-    folder = spool_folder(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
-    return tempfile.TemporaryFile(dir=folder, prefix="run-")
+    left behind if the run is killed) and readable by this user only.
+
+    A storage folder that is read-only or full must not stop a task that needs no
+    storage: the spool then falls back to $TMPDIR.
+    """
+    try:
+        with Folder.open(spool_folder(settings), base=settings.storage) as folder:
+            try:  # a file that never has a name (Linux, on most file systems)
+                descriptor = os.open(".", os.O_RDWR | os.O_TMPFILE | os.O_CLOEXEC, 0o600,
+                                     dir_fd=folder.descriptor)
+            except (AttributeError, OSError) as error:
+                if isinstance(error, OSError) and error.errno in (errno.EROFS, errno.ENOSPC,
+                                                                  errno.EDQUOT, errno.EACCES):
+                    raise
+                # No O_TMPFILE here: a name of its own, unlinked at once.
+                name = f"run-{os.getpid()}-{secrets.token_hex(8)}"
+                descriptor = folder.open_file(name, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+                folder.remove(name)
+    except (OSError, ValueError):
+        return tempfile.TemporaryFile(prefix="scheduler-output-")
+    return os.fdopen(descriptor, "w+b")
 
 
 def read_tail(spool: BinaryIO, limit: int = TAIL_BYTES) -> Tail:

@@ -9,13 +9,14 @@ background supervisors can share the file without tearing each other's lines.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from scheduler.settings import Settings
+from scheduler.storage import Folder
+from scheduler.streams import write_line
 
 
 def log_path(settings: Settings) -> Path:
@@ -27,14 +28,12 @@ def append_record(settings: Settings, record: dict[str, Any]) -> None:
     path = log_path(settings)
     line = (json.dumps(record, default=_jsonable, ensure_ascii=False) + "\n").encode()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(descriptor, line)
-        finally:
-            os.close(descriptor)
-    except OSError as error:
-        print(f"Warning: could not write the run log {path}: {error.strerror}", file=sys.stderr)
+        # Through a folder descriptor, never a link: others may write to storage.
+        with Folder.open(path.parent, base=settings.storage) as folder:
+            folder.append(path.name, line)
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        write_line(sys.stderr, f"Warning: could not write the run log {path}: {reason}")
 
 
 def _jsonable(value: object) -> str:

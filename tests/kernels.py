@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from tests.conftest import Project
 
@@ -62,3 +66,47 @@ def start_tick(project: Project, *args: str, env: dict[str, str] | None = None
         [sys.executable, str(project.root / "artisan"), "schedule:run", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
         env={**project.env, **(env or {})}, cwd=project.root)
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Every live process (but this one) working in `folder`: a project's ticks, workers
+    and web servers start there, and the jobs and shell lines they start too."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                cwd = os.readlink(f"/proc/{entry}/cwd")
+            except OSError:
+                continue
+            if cwd == os.path.realpath(folder) and alive(int(entry)):
+                found.append(int(entry))
+    return found
+
+
+StartProcess = Callable[..., "subprocess.Popen[str]"]
+
+
+@contextmanager
+def processes_started_in(folder: Path, env: Mapping[str, str]) -> Iterator[StartProcess]:
+    """`start(argv, env=..., stdout=...)` runs a process in `folder`, in a session of its
+    own, its output to a pipe by default; at the end, whatever a failed test left
+    running there is killed."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(argv: list[str], *, env_overrides: Mapping[str, str] | None = None,
+              stdout: int | IO[str] = subprocess.PIPE) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            argv, cwd=folder, env={**env, **(env_overrides or {})}, stdin=subprocess.DEVNULL,
+            stdout=stdout, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        for pid in processes_in(folder):
+            os.kill(pid, signal.SIGKILL)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from scheduler.settings import current
+from scheduler.ticklog import FORMAT_VARIABLE, TickLog
 
 
 def schedule_work(
@@ -39,24 +40,27 @@ def schedule_work(
     from scheduler.worker import Worker, adopted_runs, tick_launcher  # schedule:work only
 
     settings = current()
+    # The worker's own lines as the ticks' (text or JSON, and the scheduler logger), so
+    # that a container's log collector reads one format from this process's stdout.
+    say = TickLog(log_format=settings.get(FORMAT_VARIABLE))
     # Background runs detach from their tick; as a subreaper the worker adopts them, so
     # a stop waits for them (and stops them after the grace) like the ticks.
     become_subreaper()
-    worker = Worker(tick_launcher(settings.root / "artisan"), interval=interval_seconds,
-                    grace=grace, echo=typer.echo, zone=settings.timezone, adopt=adopted_runs)
+    worker = Worker(tick_launcher(settings.root), interval=interval_seconds,
+                    grace=grace, echo=say, zone=settings.timezone, adopt=adopted_runs)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         worker.request_stop()
 
     def reload(signum: int, frame: FrameType | None) -> None:
         # Every tick is a new process that reads the kernel and .env afresh.
-        typer.echo("SIGHUP: the next tick reads the kernel and .env afresh; running on.")
+        say("SIGHUP: the next tick reads the kernel and .env afresh; running on.")
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop)
     signal.signal(signal.SIGHUP, reload)
     every = "minute" if interval_seconds == 60 else f"{interval_seconds}s"
-    typer.echo(f"Running the schedule every {every}; stop with Ctrl+C or SIGTERM.")
+    say(f"Running the schedule every {every}; stop with Ctrl+C or SIGTERM.")
     raise typer.Exit(worker.run())
 
 
