@@ -5,7 +5,7 @@ As cron (cronie) does after a short clock jump: a fixed-time event (`daily_at("0
 `weekly_on(...)`: neither its minute nor its hour field starts with `*`) whose time fell
 in the gap runs once, late, at the next tick; wildcard events (`every_five_minutes()`,
 `hourly()`) are not replayed, as their next run comes soon anyway. The gap is measured
-from the last minute this host processed (a small file under storage), or for
+from the last minute this host processed (a file in `storage/framework/catch-up`), or for
 `on_one_server` events, the last minute any server processed (a flag in the shared
 mutex store), so that a run another server made is not made again.
 
@@ -13,7 +13,9 @@ Only minutes within the catch-up window count: `SCHEDULER_CATCH_UP` (default thr
 hours, cron's own limit; `0` turns catching up off), or an event's `catch_up(minutes)`
 / `without_catch_up()`. The last minute processed only ever moves forward, so a tick
 for an earlier minute (`--at` going backwards) catches nothing up, and a missed run is
-made up once: by the first tick after the gap.
+made up once: by the first tick after the gap, which claims it per event and instant
+as an on-time run is claimed (scheduler.claims), so a tick for that minute finds it
+started.
 """
 
 from __future__ import annotations
@@ -57,18 +59,20 @@ def advance_host_minute(settings: Settings, name: str, minute: datetime) -> date
 
     Raises OSError (UnsafeStorage for a planted link) or ValueError (a name that is not
     a safe file name) when the record cannot be kept."""
-    with Folder.open(settings.storage / "framework" / "ticks", base=settings.storage) as ticks:
-        descriptor = ticks.open_file(f"{name}.last-minute", os.O_RDWR | os.O_CREAT)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)  # ticks of two minutes at once take turns
-        previous = _parse_minute(os.pread(descriptor, 64, 0).decode("ascii", "replace"))
-        if previous is None or minute > previous:
-            text = minute.astimezone(UTC).isoformat().encode()
-            os.ftruncate(descriptor, 0)
-            os.pwrite(descriptor, text, 0)
-        return previous
-    finally:
-        os.close(descriptor)
+    with Folder.open(settings.storage / "framework" / "catch-up",
+                     base=settings.storage) as records:
+        guard = records.open_file(f"{name}.lock", os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(guard, fcntl.LOCK_EX)  # ticks of two minutes at once take turns
+            previous = _parse_minute((records.read(f"{name}.last-minute") or b"").decode(
+                "ascii", "replace"))
+            if previous is None or minute > previous:
+                # Whole or not at all: a full disk leaves the old record, never an empty one.
+                records.write_atomically(f"{name}.last-minute",
+                                         minute.astimezone(UTC).isoformat().encode())
+            return previous
+        finally:
+            os.close(guard)
 
 
 def advance_shared_minute(store: MutexBackend, minute: datetime) -> datetime | None:

@@ -33,6 +33,7 @@ from scheduler.listeners import Listeners
 from scheduler.mutex import Blocked, HeldLock, MutexBackend, MutexUnavailable, backend_for
 from scheduler.process import ExitStatus
 from scheduler.settings import Settings
+from scheduler.storage import UnsafeStorage
 from scheduler.zones import UTC
 
 # Health-check services answer in milliseconds; a slow one must not hold up the tick.
@@ -120,13 +121,16 @@ def needs_mutex(event: Event) -> bool:
 def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = None,
               mutexes: Callable[[], MutexBackend] | None = None,
               allow_background: bool = True,
-              listeners: Listeners | None = None) -> RunOutcome:
+              listeners: Listeners | None = None,
+              on_start: Callable[[], None] | None = None) -> RunOutcome:
     """Run `event` now and report what happened.
 
     `scheduled` is the instant the run is for (the one-server claim is keyed by it);
     `mutexes` gives the mutex store, asked for only when the event needs one. With
     `allow_background` false a background event runs in the foreground too.
     `listeners` are told of the run's task events, in the process that supervises it.
+    `on_start` is called once the run is sure to go ahead, just before its task starts
+    (for a background run: before it is handed to its supervisor).
     """
     listeners = listeners or Listeners()
     outcome = RunOutcome(event, started=datetime.now(UTC))
@@ -139,9 +143,11 @@ def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = 
         return outcome
     claim = _ClaimCheck(event, scheduled or outcome.started, mutexes, settings)
     if event.background and allow_background:
+        if on_start is not None:
+            on_start()
         _hand_to_supervisor(event, settings, lock, outcome, listeners, claim)
         return outcome
-    _run_and_finish(event, settings, lock, outcome, listeners, claim)
+    _run_and_finish(event, settings, lock, outcome, listeners, claim, on_start)
     return outcome
 
 
@@ -176,10 +182,11 @@ def report_event(listeners: Listeners, name: str, outcome: RunOutcome) -> None:
 
 def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
                     outcome: RunOutcome, listeners: Listeners,
-                    claim: _ClaimCheck | None = None) -> None:
+                    claim: _ClaimCheck | None = None,
+                    on_start: Callable[[], None] | None = None) -> None:
     try:
         report_event(listeners, "starting", outcome)
-        _run_task(event, settings, lock, outcome, claim)
+        _run_task(event, settings, lock, outcome, claim, on_start)
     finally:
         if lock is not None:
             lock.release()
@@ -256,7 +263,8 @@ def _take_mutexes(event: Event, settings: Settings, scheduled: datetime,
 
 
 def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
-              outcome: RunOutcome, claim: _ClaimCheck | None = None) -> None:
+              outcome: RunOutcome, claim: _ClaimCheck | None = None,
+              on_start: Callable[[], None] | None = None) -> None:
     clock = time.monotonic()
     hook_limit = hook_timeout_or_default(settings)
     _call_hooks("before", event.before_hooks, {"event": event}, outcome, hook_limit)
@@ -272,9 +280,12 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
             outcome.duration = time.monotonic() - clock
             runlog.append_record(settings, outcome.log_record())
 
+        if on_start is not None:
+            on_start()
         try:
             child = process.start(event.task, output, settings, user=event.run_as,
-                                  on_orphaned=orphaned)
+                                  passed=event.run_as_env, on_orphaned=orphaned,
+                                  lock_descriptors=lock.descriptors() if lock else ())
         except OSError as error:
             outcome.errors.append(f"could not start the task: {error}")
         else:
@@ -320,6 +331,8 @@ def _write_output(event: Event, settings: Settings, output: BinaryIO,
     path = resolve_output_path(event.output_path, settings)
     try:
         output_module.copy_to_file(output, path, append=event.append_output)
+    except UnsafeStorage as error:
+        outcome.errors.append(f"could not write the output: {error.strerror}")
     except OSError as error:
         outcome.errors.append(f"could not write the output to {path}: {error.strerror}")
 

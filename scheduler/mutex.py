@@ -29,11 +29,11 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
 
 from scheduler import process
+from scheduler.redaction import redact_url
 from scheduler.settings import Settings
-from scheduler.storage import Folder, UnsafeStorage, check_name
+from scheduler.storage import Folder, Trust, UnsafeStorage, check_name
 from scheduler.zones import UTC
 
 # A Redis overlap lock is a lease: renewed while the run lives, so a dead server's lock
@@ -93,6 +93,11 @@ class HeldLock:
     def abandon(self) -> None:
         """Let go of this process's part in the hold without freeing it: a forked
         supervisor that shares it carries on holding it."""
+
+    def descriptors(self) -> tuple[int, ...]:
+        """The descriptors whose being open is the hold (a file lock): the run's keeper
+        keeps them open too, until every process of the task has ended."""
+        return ()
 
 
 class Acquired(NamedTuple):
@@ -163,14 +168,15 @@ def backend_for(settings: Settings) -> MutexBackend:
     """The backend `SCHEDULER_CACHE_URL` names: unset → files, `redis://` → Redis."""
     url = settings.cache_url
     if not url:
+        try:
+            trust = Trust.of(settings)
+        except UnsafeStorage as error:
+            raise MutexUnavailable(error.strerror) from None
         return FileMutexBackend(settings.storage / "mutex", namespace(settings),
-                                base=settings.storage)
-    try:
-        scheme = urlsplit(url).scheme
-    except ValueError as error:  # a stray "[", say: only the tasks that need it suffer
-        raise MutexUnavailable(f"SCHEDULER_CACHE_URL {redact(url)!r} is not a valid URL: "
-                               f"{error}") from None
-    if scheme in ("redis", "rediss", "unix"):
+                                base=settings.storage, trust=trust)
+    # Not urlsplit: it raises on a stray `[`, and a bad URL must not stop the tick.
+    scheme = url.partition("://")[0] if "://" in url else ""
+    if scheme in ("redis", "rediss", "unix", "postgresql", "postgres"):
         lease = settings.get("SCHEDULER_LEASE_SECONDS", "")
         try:
             seconds = float(lease) if lease else DEFAULT_LEASE.total_seconds()
@@ -179,22 +185,19 @@ def backend_for(settings: Settings) -> MutexBackend:
         if seconds <= 0:
             raise MutexUnavailable(f"SCHEDULER_LEASE_SECONDS {lease!r} is not a positive "
                                    f"number of seconds")
+        if scheme.startswith("postgres"):
+            from scheduler.postgres_mutex import PostgresMutexBackend  # psycopg: on use only
+
+            return PostgresMutexBackend(url, namespace(settings), timedelta(seconds=seconds))
         return RedisMutexBackend(url, namespace(settings), timedelta(seconds=seconds))
     raise MutexUnavailable(f"SCHEDULER_CACHE_URL {redact(url)!r}: unsupported scheme "
-                           f"{scheme!r} (use redis://host:port/db, or leave it unset for files)")
+                           f"{scheme!r} (use redis://host:port/db or "
+                           f"postgresql://user@host/db, or leave it unset for files)")
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages (even a URL too broken to parse)."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not one
-    except ValueError:
-        return re.sub(r":[^:@/]*@", ":***@", url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The URL without its password, for messages."""
+    return redact_url(url)
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -218,15 +221,17 @@ class FileMutexBackend(MutexBackend):
     storage folder; `base` is where that distrust starts (default: `folder` itself).
     """
 
-    def __init__(self, folder: Path, namespace: str, *, base: Path | None = None) -> None:
+    def __init__(self, folder: Path, namespace: str, *, base: Path | None = None,
+                 trust: Trust | None = None) -> None:
         self.folder = folder
         self.namespace = namespace
         self.base = base or folder
+        self.trust = trust
         self.description = f"files in {folder}"
 
     def _open(self, *, create: bool = True) -> Folder:
         try:
-            return Folder.open(self.folder, base=self.base, create=create)
+            return Folder.open(self.folder, base=self.base, create=create, trust=self.trust)
         except FileNotFoundError:
             raise
         except (OSError, ValueError) as error:
@@ -425,6 +430,9 @@ class FileHeld(HeldLock):
         os.close(self._descriptor)  # closing the descriptor drops the flock
         self._descriptor = -1
 
+    def descriptors(self) -> tuple[int, ...]:
+        return (self._descriptor,) if self._descriptor >= 0 else ()
+
     def abandon(self) -> None:
         if self._descriptor >= 0:
             process.keep_in_forked_jobs(self._descriptor)
@@ -506,10 +514,23 @@ class RedisMutexBackend(MutexBackend):
         self._unreachable: str | None = None
         self._claims: dict[str, str] = {}  # the claims this process made: key, owner
         try:
-            self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
-        except ValueError as error:  # a port out of range, say
+            self.client = redis.Redis.from_url(url, socket_timeout=5,
+                                               socket_connect_timeout=3)
+        except ValueError:
+            # Not the parser's own words: they may quote a piece of the password.
             raise MutexUnavailable(f"SCHEDULER_CACHE_URL {redact(url)!r} is not a valid "
-                                   f"Redis URL: {error}") from None
+                                   f"Redis URL") from None
+        # A job forked from this process must not get its logged-in connections.
+        process.hide_from_forked_jobs(self._socket_descriptors)
+
+    def _socket_descriptors(self) -> list[int]:
+        """The descriptors of this client's open connections (redis-py keeps them in
+        its pool; no public call lists them)."""
+        pool = self.client.connection_pool
+        connections = [*getattr(pool, "_available_connections", ()),
+                       *getattr(pool, "_in_use_connections", ())]
+        sockets = [getattr(connection, "_sock", None) for connection in connections]
+        return [sock.fileno() for sock in sockets if sock is not None and sock.fileno() >= 0]
 
     def _call(self, action: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         if self._unreachable is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from scheduler.settings import Settings
-from scheduler.storage import Folder
+from scheduler.storage import Folder, open_output_file
 
 # How much of the end of a task's output is kept in memory.
 TAIL_BYTES = 1 << 20
@@ -81,15 +81,16 @@ def copy_to_file(spool: BinaryIO, path: Path, append: bool) -> None:
     """Stream the whole spool to `path` (replaced, or appended to), in chunks.
 
     The file is locked for the copy, so runs appending to one file never interleave
-    inside each other's output. Raises OSError.
+    inside each other's output. Raises OSError (UnsafeStorage for a planted link).
     """
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else 0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, flags, 0o644)
+    # Opened as storage.open_output_file checks it (no link planted by another user);
+    # emptied only once the lock is ours.
+    descriptor = open_output_file(path, os.O_WRONLY | os.O_CREAT |
+                                  (os.O_APPEND if append else 0))
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         if not append:
-            os.ftruncate(descriptor, 0)  # only once the lock is ours
+            os.ftruncate(descriptor, 0)
         spool.seek(0)
         while chunk := spool.read(CHUNK_BYTES):
             view = memoryview(chunk)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.settings import Settings
-from scheduler.storage import Folder
+from scheduler.storage import storage_folder
 from scheduler.streams import write_line
 
 
@@ -29,7 +29,7 @@ def append_record(settings: Settings, record: dict[str, Any]) -> None:
     line = (json.dumps(record, default=_jsonable, ensure_ascii=False) + "\n").encode()
     try:
         # Through a folder descriptor, never a link: others may write to storage.
-        with Folder.open(path.parent, base=settings.storage) as folder:
+        with storage_folder(settings, "logs") as folder:
             folder.append(path.name, line)
     except (OSError, ValueError) as error:
         reason = getattr(error, "strerror", None) or str(error)

@@ -50,8 +50,9 @@ def test_ticks_going_backwards_never_replay_or_double(project: Project) -> None:
     back = {minute: tick(project, minute) for minute in ("02:00", "02:02", "01:59")}
     # The runs made up late are not made again; 02:00's wildcard run never ran, and
     # runs now, once.
-    assert "Skipping backup: its run for this minute was made up late already." in back["02:00"]
-    assert "Skipping shared: its run for this minute was made up late already." in back["02:02"]
+    assert ("Skipping backup: already started for this minute on this host"
+            in back["02:00"])
+    assert "A tick already ran for 2026-03-08 02:02:00 on this host" in back["02:02"]
     assert "Catching up" not in "".join(back.values())
     assert ran(project) == ["backup", "shared", "five", "five"]
     tick(project, "02:00")
