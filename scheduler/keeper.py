@@ -114,12 +114,16 @@ def keep(launch: Callable[[], int], supervisor: int,
 
     status = 1 << 8  # exit code 1, if the task cannot even be started
     try:
-        os.setsid()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        os.setsid()  # no terminal's Ctrl-C reaches a session of its own
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGALRM, kill)
-        become_subreaper()
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        try:
+            become_subreaper()
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (ImportError, OSError):
+            # No prctl (not Linux, or an interpreter this user cannot import ctypes
+            # from): the task still runs, without these guarantees.
+            pass
         if os.getppid() != supervisor:  # it died before the request took effect
             stop()
         task = launch()

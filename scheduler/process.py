@@ -227,7 +227,10 @@ class KeptTask:
         flush_standard_streams()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the keeper, which never returns
-            _drop_tick_descriptors(keeping=lock_descriptors)
+            try:
+                _drop_tick_descriptors(keeping=lock_descriptors)
+            except BaseException:
+                os._exit(1)  # never back into the supervisor's code
             keep(launch, supervisor, on_orphaned)
         self.pid = pid
 
