@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 
 from scheduler.mutex import Acquired, Blocked, Holder
-from scheduler.postgres_mutex import PostgresMutexBackend
+from scheduler.mutex.postgres import PostgresMutexBackend
 from tests.conftest import Project
 from tests.postgres_support import SECRET
 
@@ -81,7 +81,7 @@ def test_renewal_stops_at_the_expiration(postgres_url: str) -> None:
 
 def test_a_killed_holders_lease_lapses(postgres_url: str) -> None:
     code = ("import time, datetime\n"
-            "from scheduler.postgres_mutex import PostgresMutexBackend\n"
+            "from scheduler.mutex.postgres import PostgresMutexBackend\n"
             f"backend = PostgresMutexBackend({postgres_url!r}, 'production',"
             " lease=datetime.timedelta(seconds=1))\n"
             "held = backend.acquire('crashy', datetime.timedelta(hours=1))\n"

@@ -15,7 +15,8 @@ from datetime import timedelta
 import pytest
 
 from scheduler import Schedule
-from scheduler.mutex import Acquired, FileMutexBackend
+from scheduler.mutex import Acquired
+from scheduler.mutex.files import FileMutexBackend
 from tests.conftest import Project
 from tests.kernels import RECORDING_KERNEL, ran, wait_for
 

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from scheduler import process
-from scheduler.mutex import (
+from scheduler.mutex.base import (
     CLAIM_TTL,
     DEFAULT_LEASE,
     Acquired,
