@@ -2,7 +2,8 @@
 
 1. claim the one-server slot and take the overlap lock, if the event asks for them;
 2. `before` hooks and pings;
-3. the task in a child process (stopped if it outlives its `timeout`);
+3. the task in a child process (stopped if it outlives its `timeout`); a dispatched
+   task's child sends the job to its queue, and the queue's id for it is recorded;
 4. its output to the files and e-mails it asks for;
 5. `on_success` or `on_failure` hooks and pings, then `after` hooks and pings;
 6. release the lock, and write one line to the run log.
@@ -34,6 +35,7 @@ from scheduler.mutex import Blocked, HeldLock, MutexBackend, MutexUnavailable, b
 from scheduler.process import ExitStatus
 from scheduler.settings import Settings
 from scheduler.storage import UnsafeStorage
+from scheduler.tasks import SEND_TIMEOUT, DispatchTask
 from scheduler.zones import UTC
 
 # Health-check services answer in milliseconds; a slow one must not hold up the tick.
@@ -65,6 +67,8 @@ class RunOutcome:
     not_run: str | None = None
     timed_out: bool = False
     background: bool = False
+    # A dispatched task: the id the queue gave the job (None if none was sent).
+    job_id: str | None = None
 
     @property
     def task_succeeded(self) -> bool:
@@ -85,7 +89,7 @@ class RunOutcome:
         return {"event": self.event, "outcome": self,
                 "output": self.output, "duration": self.duration,
                 "exit_code": self.status.code if self.status is not None else None,
-                "reason": self.skip_code or self.not_run}
+                "reason": self.skip_code or self.not_run, "job_id": self.job_id}
 
     def output_tail(self, lines: int = 20) -> list[str]:
         return self.output.rstrip("\n").splitlines()[-lines:] if self.output.strip() else []
@@ -105,6 +109,7 @@ class RunOutcome:
             "finished": self.started + timedelta(seconds=self.duration),
             "duration_ms": round(self.duration * 1000, 1),
             "background": self.background,
+            "job_id": self.job_id,
             "pid": os.getpid(),
             "errors": [error.splitlines()[0] for error in self.errors + self.hook_errors],
             "warnings": self.warnings,
@@ -145,9 +150,9 @@ def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = 
     if event.background and allow_background:
         if on_start is not None:
             on_start()
-        _hand_to_supervisor(event, settings, lock, outcome, listeners, claim)
+        _hand_to_supervisor(event, settings, lock, outcome, listeners, mutexes, claim)
         return outcome
-    _run_and_finish(event, settings, lock, outcome, listeners, claim, on_start)
+    _run_and_finish(event, settings, lock, outcome, listeners, mutexes, claim, on_start)
     return outcome
 
 
@@ -182,11 +187,14 @@ def report_event(listeners: Listeners, name: str, outcome: RunOutcome) -> None:
 
 def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
                     outcome: RunOutcome, listeners: Listeners,
+                    mutexes: Callable[[], MutexBackend] | None,
                     claim: _ClaimCheck | None = None,
                     on_start: Callable[[], None] | None = None) -> None:
     try:
         report_event(listeners, "starting", outcome)
         _run_task(event, settings, lock, outcome, claim, on_start)
+        if outcome.job_id and lock is not None and isinstance(event.task, DispatchTask):
+            _remember_dispatch(event, settings, mutexes, outcome)
     finally:
         if lock is not None:
             lock.release()
@@ -200,6 +208,7 @@ def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
 
 def _hand_to_supervisor(event: Event, settings: Settings, lock: HeldLock | None,
                         outcome: RunOutcome, listeners: Listeners,
+                        mutexes: Callable[[], MutexBackend] | None,
                         claim: _ClaimCheck | None = None) -> None:
     """Fork a detached supervisor that runs the task's whole lifecycle, and return.
 
@@ -211,7 +220,7 @@ def _hand_to_supervisor(event: Event, settings: Settings, lock: HeldLock | None,
     def supervise() -> int:  # pragma: no cover - runs in the supervisor
         _detach_standard_streams()
         outcome.background = True
-        _run_and_finish(event, settings, lock, outcome, listeners, claim)
+        _run_and_finish(event, settings, lock, outcome, listeners, mutexes, claim)
         return 0 if outcome.succeeded else 1
 
     def detach() -> int:  # pragma: no cover - runs in the intermediate child
@@ -255,11 +264,52 @@ def _take_mutexes(event: Event, settings: Settings, scheduled: datetime,
         outcome.skipped = f"the previous run is still running ({taken.holder.describe()})"
         outcome.skip_code = "overlap"
         return None
+    if isinstance(event.task, DispatchTask) and not _previous_dispatch_ended(event, backend,
+                                                                             outcome):
+        taken.lock.release()
+        return None
     if taken.stale is not None:
         outcome.warnings.append(
             f"the previous run ({taken.stale.describe()}) has held the lock for longer than "
             f"its expiration of {event.overlap_expiration} minutes; running anyway")
     return taken.lock
+
+
+def _previous_dispatch_ended(event: Event, backend: MutexBackend, outcome: RunOutcome) -> bool:
+    """For a dispatched task without overlapping: whether the workers have finished the
+    job of its previous dispatch. If not, or if the queue cannot be asked, `outcome`
+    says why it is not sent again (skipped, or not run)."""
+    from scheduler.queues import DispatchFailed, overlap  # only for ticks that dispatch
+
+    try:
+        previous = overlap.previous_run(event, backend)
+    except (DispatchFailed, MutexUnavailable) as error:
+        outcome.not_run = str(error)
+        return False
+    if previous is None or previous.finished:
+        return True
+    if previous.finished is None:
+        outcome.warnings.append(
+            f"the queue cannot tell whether the previous run (task id {previous.job_id}) has "
+            f"finished (a Celery result backend can), so without_overlapping() only keeps "
+            f"two dispatches apart")
+        return True
+    outcome.skipped = (f"the previous run (task id {previous.job_id}) has not finished on "
+                       f"the workers")
+    outcome.skip_code = "overlap"
+    return False
+
+
+def _remember_dispatch(event: Event, settings: Settings,
+                       mutexes: Callable[[], MutexBackend] | None, outcome: RunOutcome) -> None:
+    from scheduler.queues import overlap  # only for ticks that dispatch
+
+    assert outcome.job_id is not None
+    try:
+        backend = mutexes() if mutexes is not None else backend_for(settings)
+        overlap.remember(event, backend, outcome.job_id)
+    except MutexUnavailable as error:
+        outcome.warnings.append(f"the next dispatch cannot know when this run ends: {error}")
 
 
 def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
@@ -291,7 +341,11 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
         else:
             if lock is not None:
                 lock.keep_alive()  # only now: a renewal thread must not exist at the fork
-            outcome.status = _wait(child, event.timeout_seconds, outcome)
+            timeout = event.timeout_seconds
+            if timeout is None and isinstance(event.task, DispatchTask):
+                timeout = SEND_TIMEOUT  # a broker that never answers must not hang the tick
+            outcome.status = _wait(child, timeout, outcome)
+            outcome.job_id = getattr(child, "job_id", None)
         outcome.duration = time.monotonic() - clock
         tail = output_module.read_tail(output)
         outcome.output, outcome.output_cut = tail
