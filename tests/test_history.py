@@ -249,6 +249,7 @@ def schedule_tasks():
 
 def test_a_minute_with_no_tick_makes_its_fixed_time_task_late(project: Project) -> None:
     project.kernel(LATE_KERNEL)
+    project.env["SCHEDULER_CATCH_UP"] = "0"  # no catch-up: the missed run stays missed
     for at in ("2026-03-08T06:58:00Z", "2026-03-08T06:59:00Z"):
         assert project.artisan("schedule:run", "--at", at).returncode == 0
     code, report = monitor(project, "2026-03-08T06:59:30Z")
@@ -274,6 +275,20 @@ def test_a_minute_with_no_tick_makes_its_fixed_time_task_late(project: Project) 
     text = project.artisan("schedule:monitor", "--at", "2026-03-08T07:03:30Z")
     assert text.returncode == 1
     assert "LATE" in text.stdout and "due 2026-03-08 07:00:00, no run recorded" in text.stdout
+
+
+def test_a_missed_run_that_is_caught_up_is_a_late_run_not_a_miss(project: Project) -> None:
+    project.kernel(LATE_KERNEL)
+    for at in ("2026-03-08T06:59:00Z", "2026-03-08T07:01:00Z"):  # no tick at 07:00
+        assert project.artisan("schedule:run", "--at", at).returncode == 0
+    assert "report" in ran(project)  # run late, at 07:01
+    records = [(r["task"], r["scheduled"], r["status"])
+               for r in history(project, ended_only=False)]
+    assert ("report", "2026-03-08T07:00:00+00:00", "success") in records
+    assert ("report", "2026-03-08T07:00:00+00:00", "missed") not in records
+    assert ("minutely", "2026-03-08T07:00:00+00:00", "missed") in records  # not replayed
+    code, report = monitor(project, "2026-03-08T07:02:30Z")  # past the report's grace
+    assert code == 0 and tasks_by_name(report)["report"]["state"] == "ok", report
 
 
 def test_no_tick_for_three_minutes_trips_the_dead_mans_switch(project: Project) -> None:
@@ -351,6 +366,7 @@ def test_metrics_are_prometheus_text(project: Project) -> None:
     project.kernel(LATE_KERNEL + """
     schedule().exec("exit 1").name("broken")
 """)
+    project.env["SCHEDULER_CATCH_UP"] = "0"
     for at in ("2026-03-08T06:58:00Z", "2026-03-08T06:59:00Z", "2026-03-08T07:02:00Z"):
         project.artisan("schedule:run", "--at", at)
     result = project.artisan("schedule:metrics", "--at", "2026-03-08T07:03:00Z")

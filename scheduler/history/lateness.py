@@ -65,10 +65,20 @@ def record_missed(store: Store, schedule: Schedule, previous: datetime, until: d
     # Stamped when it is noticed, as every record is when it is written (retention
     # counts from it); the instant it was due for is its `scheduled_at`.
     noticed = datetime.now(UTC)
+    from scheduler import catchup  # only after a gap
+
+    try:
+        default_window = catchup.catch_up_window(settings)
+    except ValueError:
+        default_window = catchup.DEFAULT_CATCH_UP
     for event in schedule.events:
         if not watched(event, settings.app_env):
             continue
-        for instant in due_instants(schedule, event, start, end):
+        instants = list(due_instants(schedule, event, start, end))
+        if instants and catchup.catches_up(event, default_window) \
+                and instants[-1] >= until - catchup.window_of(event, default_window):
+            instants.pop()  # this tick runs it late (catch-up): a run, not a miss
+        for instant in instants:
             recorded += store.insert_once({
                 "task": event.display_name, "expression": event.expression,
                 "scheduled_at": instant, "host": settings.host, "pid": os.getpid(),
