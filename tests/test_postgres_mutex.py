@@ -159,11 +159,14 @@ def test_claims_are_confirmed_and_expired_rows_cleaned_up(postgres_url: str) -> 
                            "interval '1 second'")
         connection.execute("INSERT INTO scheduler_mutex_flags VALUES ('production', 'old', "
                            "'x', now() - interval '1 second')")
+        connection.execute("INSERT INTO scheduler_mutex_locks VALUES ('production', 'gone', "
+                           "'t', '{}', now() - interval '1 second')")
         fresh = PostgresMutexBackend(postgres_url, "production")
         assert fresh.claim("key", MINUTE + timedelta(minutes=1))
         rows = connection.execute("SELECT count(*) FROM scheduler_mutex_claims").fetchone()
         flags = connection.execute("SELECT count(*) FROM scheduler_mutex_flags").fetchone()
-    assert rows == (1,) and flags == (0,)
+        locks = connection.execute("SELECT count(*) FROM scheduler_mutex_locks").fetchone()
+    assert rows == (1,) and flags == (0,) and locks == (0,)
 
 
 def test_flags_expire(postgres_url: str) -> None:

@@ -199,6 +199,7 @@ class PostgresMutexBackend(MutexBackend):
 
     # -- overlap locks ----------------------------------------------------------------------
     def acquire(self, key: str, expiration: timedelta) -> Acquired | Blocked:
+        self._clean_up_once()
         me = Holder.me()
         value = me.to_json()
         if self._query("lock", _TAKE, (self.namespace, key, me.token, value, self.lease)):
@@ -270,11 +271,13 @@ class PostgresMutexBackend(MutexBackend):
         return bool(rows[0][0] == owner)
 
     def _clean_up_once(self) -> None:
-        """Delete a batch of expired claims and flags, once per process."""
+        """Delete a batch of expired claims, flags and lapsed locks, once per process (a
+        lapsed lock's row is free already; a holder still renewing puts it back)."""
         if self._cleaned:
             return
         self._cleaned = True
-        for table in ("scheduler_mutex_claims", "scheduler_mutex_flags"):
+        for table in ("scheduler_mutex_claims", "scheduler_mutex_flags",
+                      "scheduler_mutex_locks"):
             self._query("clean up", f"DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM "
                                     f"{table} WHERE expires < now() LIMIT {CLEANUP_BATCH})")
 
