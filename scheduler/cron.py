@@ -206,9 +206,33 @@ def _transition_near(instant: datetime, zone: tzinfo) -> bool:
 _RANGE = re.compile(r"([0-9a-zA-Z]+)-([0-9a-zA-Z]+)")
 
 
+# `* * * * *`, every event's expression until a frequency is set: built here, not by
+# croniter, so that defining events imports croniter only for expressions not known.
+EVERY_MINUTE = CronExpression(
+    text="* * * * *", minutes=frozenset(range(60)), hours=frozenset(range(24)),
+    days=frozenset(range(1, 32)), last_day=False, months=frozenset(range(1, 13)),
+    weekdays=frozenset(range(7)), nth_weekdays=(), days_either=False, fixed_time=False)
+
+# Expressions compiled by an earlier process, loaded from storage by
+# `expression_cache`, so that a tick whose expressions are all known never imports
+# croniter (with dateutil, the dearest import of a tick); and the expressions croniter
+# compiled in this process, for the cache to keep.
+known_expressions: dict[str, CronExpression] = {}
+compiled_here: dict[str, CronExpression] = {}
+
+
 @lru_cache(maxsize=4096)
 def compile_expression(text: str) -> CronExpression:
     """Parse and validate a five-field cron expression; each distinct text is parsed once."""
+    known = known_expressions.get(text)
+    if known is not None:
+        return known
+    expression = _compile_with_croniter(text)
+    compiled_here[text] = expression
+    return expression
+
+
+def _compile_with_croniter(text: str) -> CronExpression:
     from croniter import croniter
     from croniter.croniter import CroniterError
 

@@ -18,7 +18,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, NoReturn
 
-from scheduler.cron import CronError, CronExpression, ZoneMinute, compile_expression
+from scheduler.cron import EVERY_MINUTE, CronError, CronExpression, ZoneMinute, compile_expression
 from scheduler.frequencies import ManagesFrequencies, parse_time
 from scheduler.hooks import accepted_parameters, call_hook
 from scheduler.tasks import Task
@@ -31,7 +31,6 @@ AttributeValue = str | int | float | bool | None
 # What a `when`/`skip` filter may ask for by parameter name.
 FILTER_PARAMETERS = ("event",)
 Hook = Callable[..., Any]
-EVERY_MINUTE = compile_expression("* * * * *")
 FIELD_POSITIONS = {"minute": 0, "hour": 1, "day": 2, "month": 3, "weekday": 4}
 
 

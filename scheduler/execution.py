@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 from scheduler import process
 from scheduler.event import Event
-from scheduler.hooks import call_hook
+from scheduler.hooks import call_hook, call_user_code
 from scheduler.listeners import Listeners
 from scheduler.mutex import Blocked, HeldLock, MutexBackend, MutexUnavailable, backend_for
 from scheduler.process import ExitStatus
@@ -308,7 +308,7 @@ def _ping(event: Event, moment: str, outcome: RunOutcome) -> None:
         if ping_moment != moment:
             continue
         try:
-            wanted = condition() if callable(condition) else condition
+            wanted = call_user_code(condition) if callable(condition) else condition
         except Exception as error:
             outcome.warnings.append(f"the condition of the ping to {url} raised {error!r}")
             continue

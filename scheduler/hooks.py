@@ -1,4 +1,9 @@
-"""Calling user hooks, filters and listeners with what they ask for.
+"""Calling user code: jobs, filters, hooks and listeners, sync or `async def`.
+
+`call_user_code` is the one place where a callable of the user's is called: when it
+returns an awaitable (an `async def` function, or a plain function that returns a
+coroutine), the awaitable is run to completion on an event loop of its own, so async
+code is never silently left unawaited.
 
 A hook may take no arguments, or name any of `output` (the task's captured output as
 text), `exit_code` (an int) and `event`; it is called with exactly those. This is the
@@ -8,9 +13,89 @@ filter may name `event`; a listener of task events names what it wants of its ow
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from scheduler.settings import current
+
+if TYPE_CHECKING:
+    import asyncio
+
+# The setting (environment or .env) that chooses the event loop of async user code:
+# "asyncio" (the default), "uvloop" (needs the uvloop package), or "module:factory"
+# naming a function that returns a new loop.
+EVENT_LOOP_VARIABLE = "SCHEDULER_EVENT_LOOP"
+
+
+def call_user_code(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call `function`; if it returns an awaitable, run that to completion and return
+    its result. Its exceptions propagate as the caller's own."""
+    result = function(*args, **kwargs)
+    if inspect.isawaitable(result):
+        return run_awaitable(result)
+    return result
+
+
+def run_awaitable(awaitable: Awaitable[Any]) -> Any:
+    """Run `awaitable` to completion on a new event loop (see SCHEDULER_EVENT_LOOP),
+    close the loop, and return the result.
+
+    A new loop each time, as `asyncio.run` does: the code runs in a forked child or a
+    supervising process that has no loop running (`asyncio.run` itself takes no loop
+    factory before Python 3.12).
+    """
+    import asyncio  # tens of milliseconds: only in the processes that run async code
+
+    loop = new_event_loop(current().get(EVENT_LOOP_VARIABLE))
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(_as_coroutine(awaitable))
+    finally:
+        try:
+            _cancel_leftover_tasks(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind `choice` names; ValueError, naming it, when unusable."""
+    import asyncio
+
+    choice = choice.strip()
+    if choice in ("", "asyncio"):
+        return asyncio.new_event_loop()
+    module_name, _, factory_name = ("uvloop:new_event_loop" if choice == "uvloop"
+                                    else choice).partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), factory_name or "new_event_loop")
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"{EVENT_LOOP_VARIABLE}={choice!r}: cannot load the event loop "
+                         f"({error}); use 'asyncio', 'uvloop' (pip install uvloop) or "
+                         f"'module:factory'") from None
+    loop = factory()
+    if not isinstance(loop, asyncio.AbstractEventLoop):
+        raise ValueError(f"{EVENT_LOOP_VARIABLE}={choice!r}: {factory_name or 'new_event_loop'}"
+                         f"() returned {loop!r}, not an event loop")
+    return loop
+
+
+async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks the code started and did not wait for, as `asyncio.run` does."""
+    import asyncio
+
+    leftovers = asyncio.all_tasks(loop)
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
 
 HOOK_PARAMETERS = ("output", "exit_code", "event")
 
@@ -39,6 +124,6 @@ def accepted_parameters(hook: Callable[..., Any],
 def call_hook(hook: Callable[..., Any], available: Mapping[str, Any],
               allowed: tuple[str, ...] = HOOK_PARAMETERS) -> Any:
     """Call `hook` with the parameters it names, taken from `available`; return what it
-    returns."""
+    returns (an `async def` hook's result once it has run to completion)."""
     names = accepted_parameters(hook, allowed)
-    return hook(**{name: available.get(name) for name in names})
+    return call_user_code(hook, **{name: available.get(name) for name in names})

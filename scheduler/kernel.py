@@ -11,6 +11,7 @@ import importlib
 import sys
 import traceback
 
+from scheduler.expression_cache import cached_expressions
 from scheduler.schedule import Schedule, reset_schedule
 from scheduler.settings import Settings
 
@@ -37,7 +38,8 @@ def load_schedule(settings: Settings) -> Schedule:
         raise KernelError(f"The kernel module {settings.kernel!r} ({module.__file__}) has no "
                           f"schedule_tasks() function; define one that declares the tasks.")
     try:
-        define()
+        with cached_expressions(settings.storage):
+            define()
     except Exception as error:
         raise KernelError(
             f"schedule_tasks() in {settings.kernel!r} raised an exception, so no task was "

@@ -14,6 +14,7 @@ before starting each run, so a pause raised mid-minute holds back the rest of it
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import traceback
@@ -35,6 +36,7 @@ from scheduler.process import fork_child
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings
 from scheduler.tasks import CommandTask
+from scheduler.ticklog import FORMAT_VARIABLE, TickLog
 from scheduler.zones import UTC
 
 LINE_WIDTH = 79
@@ -55,14 +57,19 @@ def unknown_commands(schedule: Schedule, known: Collection[str]) -> list[Event]:
 
 
 class Tick:
-    """One run of the schedule for one minute."""
+    """One run of the schedule for one minute.
+
+    Every line it says goes to `echo` (default: stdout, which may be closed or full
+    without stopping anything) in the format of SCHEDULER_LOG_FORMAT, and through the
+    `scheduler` logger (see scheduler.ticklog).
+    """
 
     def __init__(self, schedule: Schedule, settings: Settings, at: datetime, *,
-                 echo: Echo = print, known_commands: Collection[str] | None = None) -> None:
+                 echo: Echo | None = None, known_commands: Collection[str] | None = None) -> None:
         self.schedule = schedule
         self.settings = settings
         self.minute = floor_minute(at)
-        self.echo = echo
+        self.echo = TickLog(echo, settings.get(FORMAT_VARIABLE))
         self.known_commands = known_commands
         self.failed = False
         self.dry_run = False
@@ -89,7 +96,8 @@ class Tick:
             for event in unknown_commands(self.schedule, self.known_commands):
                 broken.add(id(event))
                 self._fail(f"Skipping {event.display_name}: there is no artisan command "
-                           f"named {event.task.name!r} (artisan list shows them)")  # type: ignore[union-attr]
+                           f"named {event.task.name!r} (artisan list shows them)",  # type: ignore[union-attr]
+                           task=event.display_name, status="SKIPPED")
         due = [event for event, _wall in self.schedule.due_with_wall_times(
             self.minute, self.settings.app_env, in_maintenance=False)
             if id(event) not in broken]
@@ -230,7 +238,8 @@ class Tick:
                 return True
         except Exception:
             self._fail(f"Skipping {event.display_name}: its when/skip condition raised:\n"
-                       + _indent(traceback.format_exc()))
+                       + _indent(traceback.format_exc()), task=event.display_name,
+                       status="SKIPPED")
             return False
         self._skipped(event, "filter", "its when/skip conditions said no", scheduled)
         return False
@@ -261,33 +270,36 @@ class Tick:
     def _report(self, outcome: RunOutcome) -> None:
         name = outcome.event.display_name
         for warning in outcome.warnings:
-            self.echo(f"Warning: {name}: {warning}")
+            self.echo(f"Warning: {name}: {warning}", task=name, level=logging.WARNING)
         if outcome.skipped:
-            self.echo(f"Skipping {name}: {outcome.skipped}")
+            self.echo(f"Skipping {name}: {outcome.skipped}", task=name, status="SKIPPED")
             return
         if outcome.not_run:
-            self._fail(f"Skipping {name}: {outcome.not_run}")
+            self._fail(f"Skipping {name}: {outcome.not_run}", task=name, status="SKIPPED")
             return
         if outcome.background:
             self.echo(run_line(self._stamp(outcome.started), f"{name} in the background",
-                               outcome.duration, "STARTED"))
+                               outcome.duration, "STARTED"),
+                      task=name, status="STARTED", duration=outcome.duration)
             return
         status = "DONE" if outcome.succeeded else "FAIL"
+        level = logging.INFO if outcome.succeeded else logging.ERROR
         self.echo(run_line(self._stamp(outcome.started), outcome.event.display_name,
-                           outcome.duration, status))
+                           outcome.duration, status),
+                  task=name, status=status, duration=outcome.duration, level=level)
         if not outcome.task_succeeded:
             reason = outcome.status.describe() if outcome.status else "did not run"
-            self.echo(f"    {reason}")
+            self.echo(f"    {reason}", task=name, status=status, level=level)
             for line in outcome.output_tail():
-                self.echo(f"    | {line}")
+                self.echo(f"    | {line}", task=name, status=status, level=level)
         for error in outcome.errors + outcome.hook_errors:
-            self.echo(_indent(error))
+            self.echo(_indent(error), task=name, status=status, level=logging.ERROR)
         if not outcome.succeeded:
             self.failed = True
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, *, task: str | None = None, status: str | None = None) -> None:
         self.failed = True
-        self.echo(message)
+        self.echo(message, task=task, status=status, level=logging.ERROR)
 
     def _stamp(self, moment: datetime) -> str:
         return format_stamp(moment, self.settings.timezone)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from scheduler.zones import local_zone, zone_named
 
 ROOT_VARIABLE = "SCHEDULER_ROOT"
+KERNEL_VARIABLE = "SCHEDULER_KERNEL"
 
 
 class Settings(NamedTuple):
@@ -54,7 +55,7 @@ class Settings(NamedTuple):
             root=root,
             app_env=values.get("APP_ENV") or "production",
             timezone=zone,
-            kernel=values.get("SCHEDULER_KERNEL") or "console.kernel",
+            kernel=values.get(KERNEL_VARIABLE) or "console.kernel",
             commands_package=values.get("SCHEDULER_COMMANDS") or "console.commands",
             storage=storage,
             cache_url=values.get("SCHEDULER_CACHE_URL") or None,

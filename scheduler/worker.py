@@ -27,14 +27,13 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Protocol
 
-from scheduler.process import ExitStatus
+from scheduler.process import ExitStatus, artisan_argv
 from scheduler.runner import format_stamp
 from scheduler.zones import UTC
 
@@ -178,7 +177,8 @@ class Worker:
 
 
 class TickChild:
-    """`artisan schedule:run --at <minute>` in a process group and session of its own.
+    """`python -m scheduler schedule:run --at <minute>` (the same command line as
+    artisan) in a process group and session of its own.
 
     Its own session keeps a Ctrl-C in the worker's terminal from reaching it (the worker
     decides when ticks stop) and lets it be signalled as a group. The tasks it starts
@@ -186,11 +186,10 @@ class TickChild:
     finds its descendants in /proc and signals their process groups.
     """
 
-    def __init__(self, artisan: Path, at: datetime) -> None:
-        argv = [sys.executable, str(artisan), "schedule:run",
-                "--at", at.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    def __init__(self, root: Path, at: datetime) -> None:
+        argv = [*artisan_argv(), "schedule:run", "--at", at.strftime("%Y-%m-%dT%H:%M:%SZ")]
         # Output is inherited: the children write straight to the worker's stdout/stderr.
-        self._process = subprocess.Popen(argv, cwd=artisan.parent, stdin=subprocess.DEVNULL,
+        self._process = subprocess.Popen(argv, cwd=root, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         self.pid = self._process.pid
         self._groups = {self.pid}
@@ -256,6 +255,6 @@ def _signal_groups(groups: Iterable[int], signum: int) -> None:
             os.killpg(group, signum)
 
 
-def tick_launcher(artisan: Path) -> Launch:
-    """Start ticks of the project whose `artisan` script is at `artisan`."""
-    return lambda at: TickChild(artisan, at)
+def tick_launcher(root: Path) -> Launch:
+    """Start ticks of the project in the folder `root`, with the entry point that runs."""
+    return lambda at: TickChild(root, at)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
 
 from tests.conftest import Project
 
@@ -56,3 +61,54 @@ def history(project: Project, *, ended_only: bool = True) -> list[dict[str, Any]
     finally:
         store.close()
     return [record.as_json() for record in reversed(records)]
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its parent to reap it does not count)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Every live process (but this one) working in `folder`: a project's ticks, workers
+    and web servers start there, and the jobs and shell lines they start too."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                cwd = os.readlink(f"/proc/{entry}/cwd")
+            except OSError:
+                continue
+            if cwd == os.path.realpath(folder) and alive(int(entry)):
+                found.append(int(entry))
+    return found
+
+
+StartProcess = Callable[..., "subprocess.Popen[str]"]
+
+
+@contextmanager
+def processes_started_in(folder: Path, env: Mapping[str, str]) -> Iterator[StartProcess]:
+    """`start(argv, env=..., stdout=...)` runs a process in `folder`, in a session of its
+    own, its output to a pipe by default; at the end, whatever a failed test left
+    running there is killed."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(argv: list[str], *, env_overrides: Mapping[str, str] | None = None,
+              stdout: int | IO[str] = subprocess.PIPE) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            argv, cwd=folder, env={**env, **(env_overrides or {})}, stdin=subprocess.DEVNULL,
+            stdout=stdout, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        for pid in processes_in(folder):
+            os.kill(pid, signal.SIGKILL)

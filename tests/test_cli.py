@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -213,18 +214,49 @@ def schedule_tasks():
     assert empty.stdout.strip() == "No scheduled tasks run in the 'local' environment."
 
 
-def test_the_readme_crontab_line_works_in_crons_bare_environment(tmp_path: Path) -> None:
+def test_the_readme_crontab_line_works_on_a_fresh_clone_in_crons_bare_environment(
+        tmp_path: Path) -> None:
     if not (REPO / ".venv" / "bin" / "python").exists():
         pytest.skip("needs the project's own .venv (make install)")
-    storage = tmp_path / "storage"
+    # A fresh clone: the repository's files and nothing a tick would have created.
+    clone = tmp_path / "clone"
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, clone / name)
+    (clone / ".venv").symlink_to(REPO / ".venv")
+    assert not (clone / "storage" / "logs" / "cron.log").exists()
+    readme_line = ("* * * * * cd /path/to/project && ./artisan schedule:run "
+                   ">> storage/logs/cron.log 2>&1")
+    assert readme_line in (REPO / "README.md").read_text()
     # What cron gives a job: a minimal environment, /bin/sh, and a PATH whose python3
     # does not have the scheduler's dependencies; ./artisan must find the project's.
-    line = (f"cd {REPO} && ./artisan schedule:run --at 2026-11-30T09:00:00Z "
-            f">> {tmp_path}/cron.log 2>&1")
+    line = readme_line.removeprefix("* * * * * ").replace("/path/to/project", str(clone))
+    line = line.replace("schedule:run", "schedule:run --at 2026-11-30T09:00:00Z")
     env = {"HOME": str(tmp_path), "LOGNAME": "root", "SHELL": "/bin/sh",
-           "PATH": "/usr/bin:/bin", "APP_TIMEZONE": "UTC", "SCHEDULER_STORAGE": str(storage)}
+           "PATH": "/usr/bin:/bin", "APP_TIMEZONE": "UTC"}
     result = subprocess.run(["/bin/sh", "-c", line], env=env, timeout=120)
-    log = (tmp_path / "cron.log").read_text()
+    log = (clone / "storage" / "logs" / "cron.log").read_text()
     assert result.returncode == 0, log
     assert "Running heartbeat" in log and "Running inspire" in log
-    assert (storage / "heartbeat").exists()
+    assert (clone / "storage" / "heartbeat").exists()
+
+
+def test_app_names_the_kernel_before_the_command(project: Project) -> None:
+    (project.root / "console" / "nightly.py").write_text(
+        "from scheduler import schedule\n\n"
+        "def schedule_tasks():\n"
+        "    schedule().exec('echo from-nightly').daily_at('02:00')\n")
+    for option in (["--app", "console.nightly"], ["--app=console.nightly"]):
+        listed = project.artisan(*option, "schedule:list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [task["name"] for task in json.loads(listed.stdout)] == ["echo from-nightly"]
+    missing = project.artisan("--app")
+    assert missing.returncode == 2
+    assert "Configuration error: --app needs the kernel's module path, such as " \
+        "--app myapp.schedule" in missing.stderr
+    unknown = project.artisan("--app", "nowhere.kernel", "schedule:run")
+    assert unknown.returncode == 2
+    assert "The kernel module 'nowhere.kernel' could not be imported" in unknown.stderr

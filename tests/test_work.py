@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 import signal
 import subprocess
@@ -11,13 +10,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from scheduler.worker import POLL_SECONDS, Worker
 from scheduler.zones import UTC
 from tests.conftest import Project
+from tests.kernels import alive, processes_in, processes_started_in
 
 T = 1_800_000_000  # a minute boundary: 2027-01-15 08:00:00 UTC
 
@@ -296,52 +295,17 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     return True
 
 
-def alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie waiting for its parent to reap it does not count)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
-
-
 def project_processes(project: Project) -> list[int]:
-    """Every live process running the project's artisan (ticks, and the jobs they forked)."""
-    artisan = str(project.root / "artisan").encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                command_line = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if artisan in command_line.split(b"\0") and alive(int(entry)):
-                found.append(int(entry))
-    return found
+    """Every live process of the project: the worker, its ticks, their tasks."""
+    return processes_in(project.root)
 
 
 @pytest.fixture
 def workers(project: Project) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Start `schedule:work` for the project; whatever a failed test leaves is killed."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            [sys.executable, str(project.root / "artisan"), "schedule:work",
-             "--interval-seconds", "2", *args],
-            cwd=project.root, env=project.env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    for pid in project_processes(project):
-        os.kill(pid, signal.SIGKILL)
+    with processes_started_in(project.root, project.env) as start:
+        yield lambda *args: start([sys.executable, str(project.root / "artisan"),
+                                   "schedule:work", "--interval-seconds", "2", *args])
 
 
 def test_it_starts_a_tick_per_boundary_and_exits_0_on_sigterm(

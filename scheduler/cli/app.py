@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 
 import typer
@@ -17,6 +19,14 @@ from scheduler.cli import (
 )
 from scheduler.cli.catalog import command_summaries
 from scheduler.cli.registry import discover, registered
+from scheduler.settings import KERNEL_VARIABLE
+from scheduler.streams import (
+    ensure_standard_descriptors,
+    make_standard_streams_forgiving,
+    write_line,
+)
+
+APP_OPTION = "--app"
 
 
 def build_app(commands_package: str, only: str | None = None) -> tuple[typer.Typer, list[str]]:
@@ -35,7 +45,7 @@ def build_app(commands_package: str, only: str | None = None) -> tuple[typer.Typ
     scaffold_commands.register(app)
     work_command.register(app)
     for warning in discover(commands_package):
-        print(f"Warning: {warning}", file=sys.stderr)
+        write_line(sys.stderr, f"Warning: {warning}")
     for command in registered().values():
         app.command(command.name, help=command.help)(command.function)
     names = [str(info.name) for info in app.registered_commands]
@@ -66,12 +76,21 @@ def list_commands(context: typer.Context) -> None:
         typer.echo(f"  {name.ljust(width)}  {summaries[name]}")
 
 
-def run(root: str) -> None:
-    """Load the project's settings and run the command named on the command line."""
+def run(root: str | None) -> None:
+    """Load the project's settings and run the command named on the command line.
+
+    `root` is the project folder (where `.env` and `storage/` live); None means
+    `$SCHEDULER_ROOT`, else the current directory. `--app MODULE` before the command
+    name chooses the kernel, as SCHEDULER_KERNEL does.
+    """
+    ensure_standard_descriptors()
+    make_standard_streams_forgiving()
     try:
-        settings = settings_module.configure(settings_module.Settings.load(Path(root)))
+        take_app_option(sys.argv, os.environ)
+        settings = settings_module.configure(
+            settings_module.Settings.load(Path(root) if root else None))
     except ValueError as error:
-        print(f"Configuration error: {error}", file=sys.stderr)
+        write_line(sys.stderr, f"Configuration error: {error}")
         raise SystemExit(2) from None
     if str(settings.root) not in sys.path:
         sys.path.insert(0, str(settings.root))
@@ -79,3 +98,24 @@ def run(root: str) -> None:
         sys.argv.append("list")
     app, names = build_app(settings.commands_package, only=sys.argv[1])
     app(prog_name="artisan", obj=names)
+
+
+def take_app_option(argv: list[str], environ: MutableMapping[str, str]) -> None:
+    """Remove `--app MODULE` (or `--app=MODULE`) from before the command name in `argv`
+    and make MODULE the kernel: in `environ`, so that the ticks and commands started
+    from here load the same application."""
+    for index, argument in enumerate(argv[1:], 1):
+        if not argument.startswith("-"):
+            return  # the command name: what follows is the command's own
+        if argument != APP_OPTION and not argument.startswith(APP_OPTION + "="):
+            continue
+        value = argument.partition("=")[2] if "=" in argument else None
+        end = index + 1
+        if value is None and index + 1 < len(argv):
+            value, end = argv[index + 1], index + 2
+        if not value or value.startswith("-"):
+            raise ValueError(f"{APP_OPTION} needs the kernel's module path, such as "
+                             f"{APP_OPTION} myapp.schedule")
+        del argv[index:end]
+        environ[KERNEL_VARIABLE] = value
+        return

@@ -5,8 +5,9 @@ and `schedule:resume` (alias `schedule:continue`)."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
@@ -24,6 +25,7 @@ from scheduler.runner import INTERRUPT_FLAG, Tick, format_stamp, run_line
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings, current
 from scheduler.tasks import CommandTask
+from scheduler.ticklog import FORMAT_VARIABLE, TickLog, write_stderr
 from scheduler.zones import zone_named
 
 if TYPE_CHECKING:
@@ -46,11 +48,16 @@ def _store_errors_end_the_command() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _load(settings: Settings) -> Schedule:
+def _load(settings: Settings, say_error: Callable[[str], None] | None = None) -> Schedule:
+    """The schedule the kernel defines; a kernel that fails ends the command (exit 2)
+    with its message on stderr (through `say_error`, when given)."""
     try:
         return load_schedule(settings)
     except KernelError as error:
-        typer.echo(str(error), err=True)
+        if say_error is None:
+            typer.echo(str(error), err=True)
+        else:
+            say_error(str(error))
         raise typer.Exit(2) from None
 
 
@@ -79,9 +86,11 @@ def schedule_run(
     """Run the tasks that are due now (the system crontab calls this every minute)."""
     settings = current()
     moment = _instant(at, settings)
-    schedule = _load(settings)
-    tick = Tick(schedule, settings, moment, echo=typer.echo,
-                known_commands=_known_commands(context, schedule))
+    # Like every line of the tick, a broken kernel's message goes through the scheduler
+    # logger and in SCHEDULER_LOG_FORMAT (on stderr, where cron mails it from).
+    stderr_log = TickLog(write_stderr, settings.get(FORMAT_VARIABLE))
+    schedule = _load(settings, lambda message: stderr_log(message, level=logging.ERROR))
+    tick = Tick(schedule, settings, moment, known_commands=_known_commands(context, schedule))
     raise typer.Exit(tick.run(dry_run=dry_run))
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from scheduler.settings import current
+from scheduler.ticklog import FORMAT_VARIABLE, TickLog
 
 
 def schedule_work(
@@ -36,8 +37,11 @@ def schedule_work(
     from scheduler.worker import Worker, tick_launcher  # schedule:work only
 
     settings = current()
-    worker = Worker(tick_launcher(settings.root / "artisan"), interval=interval_seconds,
-                    grace=grace, echo=typer.echo, zone=settings.timezone)
+    # The worker's own lines as the ticks' (text or JSON, and the scheduler logger), so
+    # that a container's log collector reads one format from this process's stdout.
+    say = TickLog(log_format=settings.get(FORMAT_VARIABLE))
+    worker = Worker(tick_launcher(settings.root), interval=interval_seconds,
+                    grace=grace, echo=say, zone=settings.timezone)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         worker.request_stop()
@@ -45,7 +49,7 @@ def schedule_work(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop)
     every = "minute" if interval_seconds == 60 else f"{interval_seconds}s"
-    typer.echo(f"Running the schedule every {every}; stop with Ctrl+C or SIGTERM.")
+    say(f"Running the schedule every {every}; stop with Ctrl+C or SIGTERM.")
     raise typer.Exit(worker.run())
 
 

@@ -1,0 +1,1 @@
+"""A small FastAPI shop whose periodic work runs on the scheduler."""

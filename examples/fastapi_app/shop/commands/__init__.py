@@ -1,0 +1,1 @@
+"""The shop's artisan commands (SCHEDULER_COMMANDS=shop.commands)."""

@@ -1,0 +1,69 @@
+"""What the tick says: each line to stdout and through the `scheduler` logger.
+
+An application routes the tick's messages through its own logging by configuring the
+logger named "scheduler" (in its kernel module, say). Each record carries the extra
+fields `task` (the task's display name), `status` (DONE, FAIL, STARTED, SKIPPED) and
+`duration` (seconds), None on lines that are not about one run.
+
+stdout gets the same lines as text, or with `SCHEDULER_LOG_FORMAT=json` one JSON object
+per line, for container log collectors. A stdout that cannot be written is dropped
+(see scheduler.streams); the logger still gets every line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime
+
+from scheduler.streams import write_line
+from scheduler.zones import UTC
+
+LOGGER_NAME = "scheduler"
+FORMAT_VARIABLE = "SCHEDULER_LOG_FORMAT"
+FORMATS = ("text", "json")
+
+logger = logging.getLogger(LOGGER_NAME)
+# A library's logger stays silent unless the application configures it: without this,
+# logging's last-resort handler would print warnings a second time, on stderr.
+logger.addHandler(logging.NullHandler())
+
+Write = Callable[[str], None]
+
+
+def write_stdout(line: str) -> None:
+    """Print `line` on stdout, never raising for a closed, full or broken stdout."""
+    write_line(sys.stdout, line)
+
+
+def write_stderr(line: str) -> None:
+    """Print `line` on stderr, never raising for a closed, full or broken stderr."""
+    write_line(sys.stderr, line)
+
+
+class TickLog:
+    """Say a line of the tick: `tick_log("text", task=..., status=..., duration=...)`."""
+
+    def __init__(self, write: Write | None = None, log_format: str = "") -> None:
+        self.write = write or write_stdout
+        chosen = log_format.strip().lower() or "text"
+        self.json = chosen == "json"
+        if chosen not in FORMATS:
+            self(f"Warning: {FORMAT_VARIABLE}={log_format!r} is not one of "
+                 f"{', '.join(FORMATS)}; printing text.", level=logging.WARNING)
+
+    def __call__(self, message: str, *, task: str | None = None, status: str | None = None,
+                 duration: float | None = None, level: int = logging.INFO) -> None:
+        fields = {"task": task, "status": status, "duration": duration}
+        logger.log(level, message, extra=fields)
+        if not self.json:
+            self.write(message)
+            return
+        self.write(json.dumps({
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": logging.getLevelName(level).lower(),
+            "message": message,
+            **fields,
+        }, ensure_ascii=False))

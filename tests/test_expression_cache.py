@@ -1,0 +1,123 @@
+"""Compiled cron expressions cached in storage: a warm tick imports no croniter, and a
+cache that is damaged, foreign or stale is never trusted."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scheduler import cron, expression_cache
+from tests.conftest import Project
+from tests.kernels import RECORDING_KERNEL, ran
+
+EXPRESSIONS = ["* * * * *", "*/5 * * * *", "0 2-2 * * *", "30 9 * * 1#2,1", "0 0 L * *",
+               "15 3 1,15 * 1-5", "0 0 * JAN-JAN *", "0 9 * * 2#2,4#1"]
+
+
+def test_stored_expressions_read_back_equal_to_what_croniter_compiled(tmp_path: Path):
+    storage = tmp_path / "storage"
+    compiled = {text: cron._compile_with_croniter(text) for text in EXPRESSIONS}
+    cron.compiled_here.clear()
+    cron.compiled_here.update(compiled)
+    identity = expression_cache.croniter_identity()
+    assert identity is not None
+    expression_cache._save(storage, identity)
+    assert expression_cache._load(storage, identity) == compiled
+    assert expression_cache._load(storage, identity + "-upgraded") == {}
+
+
+KERNEL = RECORDING_KERNEL + """
+def schedule_tasks():
+    schedule().job(record, "quarter").cron("*/15 * * * *")
+    schedule().job(record, "two").cron("0 2-2 * * *")
+    schedule().job(record, "never-at-seven").cron("0 8 * * *")
+"""
+
+
+def cache_file(project: Project) -> Path:
+    return expression_cache.cache_folder(project.storage) / expression_cache.FILE_NAME
+
+
+def imports_croniter(project: Project, at: str) -> bool:
+    result = project.artisan("schedule:run", "--dry-run", "--at", at,
+                             env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 0, result.stderr
+    return "croniter" in result.stderr
+
+
+def test_a_tick_with_a_warm_cache_does_not_import_croniter(project: Project) -> None:
+    project.kernel(KERNEL)
+    assert imports_croniter(project, "2026-03-08T07:00:00Z")  # cold: croniter compiles
+    path = cache_file(project)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert not imports_croniter(project, "2026-03-08T07:15:00Z")
+    # A new expression is compiled by croniter and added; the old ones are kept.
+    project.kernel(KERNEL + '    schedule().job(record, "new").cron("5 4 * * *")\n')
+    assert imports_croniter(project, "2026-03-08T07:15:00Z")
+    stored = json.loads(path.read_text())["expressions"]
+    assert {"*/15 * * * *", "0 2-2 * * *", "0 8 * * *", "5 4 * * *"} <= set(stored)
+
+
+def plant(project: Project, how: str) -> None:
+    """Damage the warm cache: the expression for 08:00 is rewritten to mean 07:00."""
+    path = cache_file(project)
+    document = json.loads(path.read_text())
+    document["expressions"]["0 8 * * *"]["hours"] = [7]
+    if how == "garbage":
+        path.write_bytes(b"\x00{not json")
+        return
+    if how == "out of range":
+        document["expressions"]["0 8 * * *"]["hours"] = [7, 99]
+    if how == "other croniter":
+        document["croniter"] = "something else"
+    path.write_text(json.dumps(document))
+    if how == "other owner":
+        os.chown(path, 65534, 65534)
+    if how == "group-writable":
+        path.chmod(0o620)
+    if how == "a symlink":
+        target = project.root / "elsewhere.json"
+        path.rename(target)
+        path.symlink_to(target)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+@pytest.mark.parametrize("how", ["garbage", "out of range", "other croniter", "other owner",
+                                 "group-writable", "a symlink"])
+def test_a_cache_that_cannot_be_trusted_is_ignored(project: Project, how: str) -> None:
+    project.kernel(KERNEL)
+    project.artisan("schedule:run", "--dry-run", "--at", "2026-03-08T06:00:00Z")
+    plant(project, how)
+    tick = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert tick.returncode == 0, tick.stdout + tick.stderr
+    assert ran(project) == ["quarter"]  # not "never-at-seven": croniter compiled it
+
+
+def test_the_trusted_cache_is_what_the_tick_uses(project: Project) -> None:
+    # The check above is only meaningful if a planted entry that passes every check is
+    # believed: then the rewritten hour decides.
+    project.kernel(KERNEL)
+    project.artisan("schedule:run", "--dry-run", "--at", "2026-03-08T06:00:00Z")
+    plant(project, "trusted")
+    tick = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert tick.returncode == 0, tick.stdout + tick.stderr
+    assert ran(project) == ["quarter", "never-at-seven"]
+
+
+def test_every_minute_needs_no_croniter() -> None:
+    assert cron._compile_with_croniter("* * * * *") == cron.EVERY_MINUTE
+
+
+def test_croniter_identity_is_found_without_importing_it(tmp_path: Path) -> None:
+    code = ("import sys; from scheduler.expression_cache import croniter_identity; "
+            "print(croniter_identity() is not None, 'croniter' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).parent.parent, check=True).stdout.split()
+    assert out == ["True", "False"]
