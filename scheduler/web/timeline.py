@@ -1,0 +1,236 @@
+"""The timeline's geometry: where each run, planned run, hour line, DST change and
+paused stretch falls on a Gantt chart, computed on the server (the template only draws
+what is computed here).
+
+The past comes from the run history; the future from `Schedule.next_due` through
+`lateness.due_instants`, the logic `schedule:list` and `schedule:monitor` use, so a
+planned run falls where the tick will run it, DST included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from scheduler.history.lateness import due_instants
+from scheduler.history.store import RunRecord
+from scheduler.runner import format_duration
+from scheduler.web.state import Snapshot, in_zone
+
+WIDTH = 1200  # the SVG's user units; it scales to the page's width
+LABEL_WIDTH = 200
+ROW_HEIGHT = 30
+AXIS_HEIGHT = 34
+PLOT_WIDTH = WIDTH - LABEL_WIDTH - 10
+MINIMUM_BAR = 3.0  # a run of a second is still seen
+MAX_PLANNED_GAP = 2.0  # planned runs closer than this (units) are drawn as one band
+AHEAD = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A recorded run: a bar from its start to its end (or to now, while running)."""
+
+    x: float
+    width: float
+    status: str
+    run_id: int
+    title: str
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One planned run, or a band of planned runs too close together to tell apart."""
+
+    x: float
+    width: float
+    count: int
+    held: bool  # the pause or maintenance mode will hold it back
+    title: str
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    y: float
+    bars: list[Bar]
+    planned: list[Planned]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A vertical line across the chart: an hour, now, a DST change."""
+
+    x: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Shade:
+    """A stretch of the chart under a state: the schedule paused, maintenance mode."""
+
+    x: float
+    width: float
+    kind: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    start: datetime
+    end: datetime
+    now_x: float | None
+    rows: list[Row]
+    hours: list[Mark]
+    dst: list[Mark]
+    shades: list[Shade]
+    width: int = WIDTH
+    label_width: int = LABEL_WIDTH
+
+    @property
+    def height(self) -> float:
+        return AXIS_HEIGHT + ROW_HEIGHT * max(1, len(self.rows)) + 8
+
+    @property
+    def run_count(self) -> int:
+        return sum(len(row.bars) for row in self.rows)
+
+
+class Scale:
+    """Instants to x positions on the plot."""
+
+    def __init__(self, start: datetime, end: datetime) -> None:
+        self.start = start
+        self.seconds = max(1.0, (end - start).total_seconds())
+
+    def x(self, moment: datetime) -> float:
+        fraction = (moment - self.start).total_seconds() / self.seconds
+        return round(LABEL_WIDTH + min(1.0, max(0.0, fraction)) * PLOT_WIDTH, 2)
+
+    def width(self, start: datetime, end: datetime) -> float:
+        return max(MINIMUM_BAR, round(self.x(end) - self.x(start), 2))
+
+
+def build(snapshot: Snapshot, runs: Sequence[RunRecord], start: datetime, end: datetime,
+          zone: tzinfo) -> Chart:
+    """The chart of `runs` in [`start`, `end`), plus, when the window reaches now, the
+    next 24 hours of planned runs; times are labelled in `zone`."""
+    now = snapshot.now
+    planning = end >= now
+    chart_end = now + AHEAD if planning else end
+    scale = Scale(start, chart_end)
+    rows = []
+    for index, task in enumerate(snapshot.tasks):
+        event = task.event
+        own = [run for run in runs if run.task == task.name]
+        planned: list[Planned] = []
+        if planning:
+            held = ((snapshot.paused is not None and not event.runs_when_paused)
+                    or (snapshot.maintenance and not event.runs_in_maintenance))
+            instants = list(due_instants(snapshot.schedule, event, now, chart_end))
+            planned = _planned(instants, scale, held, zone)
+        rows.append(Row(task.name, AXIS_HEIGHT + index * ROW_HEIGHT,
+                        [_bar(run, scale, now, zone) for run in reversed(own)], planned))
+    known = {task.name for task in snapshot.tasks}
+    for name in sorted({run.task for run in runs} - known):  # tasks since removed
+        rows.append(Row(name, AXIS_HEIGHT + len(rows) * ROW_HEIGHT,
+                        [_bar(run, scale, now, zone) for run in reversed(runs)
+                         if run.task == name], []))
+    zones = {zone, *(task.event.timezone_or(snapshot.schedule.default_timezone)
+                     for task in snapshot.tasks)}
+    shades = []
+    if snapshot.paused is not None and snapshot.paused < chart_end:
+        since = max(snapshot.paused, start)
+        shades.append(Shade(scale.x(since), scale.x(chart_end) - scale.x(since), "paused",
+                            f"paused since {in_zone(snapshot.paused, zone)}"))
+    if snapshot.maintenance and planning:
+        shades.append(Shade(scale.x(now), scale.x(chart_end) - scale.x(now), "maintenance",
+                            "maintenance mode"))
+    return Chart(start, chart_end, scale.x(now) if start <= now <= chart_end else None, rows,
+                 _hour_marks(scale, start, chart_end, zone),
+                 [Mark(scale.x(moment), label)
+                  for moment, label in dst_changes(zones, start, chart_end)], shades)
+
+
+def _bar(run: RunRecord, scale: Scale, now: datetime, zone: tzinfo) -> Bar:
+    begin = run.started if run.status not in ("missed",) or run.scheduled is None \
+        else run.scheduled  # a missed run is drawn at the instant it was due
+    finish = run.finished or (now if run.status == "running" else begin)
+    if run.status == "missed":
+        finish = begin
+    duration = "" if run.duration is None else f", {format_duration(run.duration)}"
+    why = f" ({run.reason})" if run.reason else ""
+    title = f"#{run.id} {run.task}: {run.status}{why}, {in_zone(begin, zone)}{duration}"
+    return Bar(scale.x(begin), scale.width(begin, finish), run.status, run.id, title)
+
+
+def _planned(instants: Sequence[datetime], scale: Scale, held: bool,
+             zone: tzinfo) -> list[Planned]:
+    marks: list[Planned] = []
+    group: list[datetime] = []
+
+    def close_group() -> None:
+        first, last = group[0], group[-1]
+        x = scale.x(first)
+        title = (f"due {in_zone(first, zone)}" if len(group) == 1 else
+                 f"{len(group)} runs due from {in_zone(first, zone)} to {in_zone(last, zone)}")
+        marks.append(Planned(x, max(MINIMUM_BAR, scale.x(last) - x), len(group), held,
+                             title + (" (held back)" if held else "")))
+
+    for instant in instants:
+        if group and scale.x(instant) - scale.x(group[-1]) > MAX_PLANNED_GAP:
+            close_group()
+            group = []
+        group.append(instant)
+    if group:
+        close_group()
+    return marks
+
+
+def _hour_marks(scale: Scale, start: datetime, end: datetime, zone: tzinfo) -> list[Mark]:
+    """A line every few hours of `zone`'s clock, so that about a dozen are labelled."""
+    hours = max(1, int((end - start).total_seconds() // 3600))
+    step = next(size for size in (1, 2, 3, 4, 6, 12, 24, 48, 168) if hours / size <= 14)
+    local = start.astimezone(zone).replace(minute=0, second=0, microsecond=0)
+    moment = local.astimezone(start.tzinfo) + timedelta(hours=1)
+    marks = []
+    while moment < end:
+        wall = moment.astimezone(zone)
+        if wall.hour % step == 0:
+            label = f"{wall:%a %H:%M}" if wall.hour == 0 or step >= 24 else f"{wall:%H:%M}"
+            marks.append(Mark(scale.x(moment), label))
+        moment += timedelta(hours=1)
+    return marks
+
+
+def dst_changes(zones: Iterable[tzinfo], start: datetime,
+                end: datetime) -> list[tuple[datetime, str]]:
+    """The instants in [`start`, `end`] where one of `zones` changes its UTC offset, each
+    with a label (`Europe/Berlin 02:00 → 03:00`), found to the minute."""
+    changes = []
+    for zone in zones:
+        moment = start
+        while moment < end:
+            following = min(end, moment + timedelta(hours=1))
+            if moment.astimezone(zone).utcoffset() != following.astimezone(zone).utcoffset():
+                low, high = moment, following
+                while high - low > timedelta(minutes=1):
+                    middle = low + (high - low) / 2
+                    if middle.astimezone(zone).utcoffset() == low.astimezone(zone).utcoffset():
+                        low = middle
+                    else:
+                        high = middle
+                changed = high.replace(second=0, microsecond=0)
+                after = changed.astimezone(zone)
+                label = (f"{zone} {_wall_before(changed, zone)} → {after:%H:%M} "
+                         f"({after.tzname()})")
+                changes.append((changed, label))
+            moment = following
+    return sorted(changes)
+
+
+def _wall_before(changed: datetime, zone: tzinfo) -> str:
+    """The wall clock just before the change, as the clock would have gone on."""
+    before = (changed - timedelta(minutes=1)).astimezone(zone) + timedelta(minutes=1)
+    return f"{before:%H:%M}"
