@@ -61,6 +61,8 @@ def history(project: Project, *, ended_only: bool = True) -> list[dict[str, Any]
     finally:
         store.close()
     return [record.as_json() for record in reversed(records)]
+
+
 def alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie waiting for its parent to reap it does not count)."""
     try:

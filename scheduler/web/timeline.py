@@ -140,8 +140,9 @@ def build(snapshot: Snapshot, runs: Sequence[RunRecord], start: datetime, end: d
     zones = {zone, *(task.event.timezone_or(snapshot.schedule.default_timezone)
                      for task in snapshot.tasks)}
     shades = []
-    if snapshot.paused is not None and snapshot.paused < chart_end:
-        since = max(snapshot.paused, start)
+    if snapshot.paused is not None:
+        # Paused "later than now" is another server's clock running ahead: paused now.
+        since = max(min(snapshot.paused, now), start)
         shades.append(Shade(scale.x(since), scale.x(chart_end) - scale.x(since), "paused",
                             f"paused since {in_zone(snapshot.paused, zone)}"))
     if snapshot.maintenance and planning:
