@@ -349,7 +349,9 @@ def test_run_now_returns_at_once_and_the_run_is_recorded_like_any_other(
         assert response.headers["location"].endswith("/scheduler/task?name=slow")
 
         def recorded_runs() -> list[dict[str, object]]:
-            return test_client.get("/scheduler/api/runs", params={"task": "slow"}).json()
+            runs: list[dict[str, object]] = test_client.get(
+                "/scheduler/api/runs", params={"task": "slow"}).json()
+            return runs
 
         _wait(lambda: [run["status"] for run in recorded_runs()] == ["running"])
         (project.root / "release").write_text("")
