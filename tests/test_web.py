@@ -18,12 +18,10 @@ from fastapi.testclient import TestClient
 
 from scheduler import clock
 from scheduler import settings as settings_module
-from scheduler.schedule import floor_minute
 from scheduler.settings import Settings
 from scheduler.web import actions
-from scheduler.zones import UTC
 from tests.conftest import Project
-from tests.web_support import KERNEL, tick, web_project
+from tests.web_support import live_ticks, tick, web_project
 
 NOW = datetime.fromisoformat("2026-03-28T23:11:30+00:00")
 TICKS = ("2026-03-28T23:00:00Z", "2026-03-28T23:05:00Z", "2026-03-28T23:10:00Z")
@@ -54,15 +52,7 @@ def recorded(project: Project) -> Project:
 
 @pytest.fixture
 def live(project: Project) -> tuple[Project, datetime]:
-    """Three ticks of the last three minutes (a run is stamped with the real time it
-    started, so the last 24 hours must be the real ones): `tidy` ran three times,
-    `broken` once; and the instant just after them."""
-    first = floor_minute(datetime.now(UTC)) - timedelta(minutes=2)
-    web_project(project, KERNEL.replace("hourly()", f'cron("{first.minute} * * * *")')
-                .replace("every_five_minutes()", "every_minute()"))
-    for minutes in range(3):
-        tick(project, (first + timedelta(minutes=minutes)).isoformat())
-    return project, datetime.now(UTC)
+    return project, live_ticks(project)
 
 
 @pytest.fixture

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import textwrap
 import uuid
+from datetime import datetime, timedelta
 
+from scheduler.schedule import floor_minute
+from scheduler.zones import UTC
 from tests.conftest import Project
 
 KERNEL = """
@@ -40,3 +43,15 @@ def tick(project: Project, at: str) -> None:
     """One real tick for the instant `at` (its tasks may fail; the tick must run)."""
     result = project.artisan("schedule:run", "--at", at)
     assert "Traceback" not in result.stderr or "disk on fire" in result.stderr, result.stderr
+
+
+def live_ticks(project: Project, **settings: str) -> datetime:
+    """Ticks of the last three minutes (a run is stamped with the real time it started,
+    so a page's "last 24 hours" are the real ones): `tidy` runs three times, `broken`
+    once (and fails). Returns the instant just after them."""
+    first = floor_minute(datetime.now(UTC)) - timedelta(minutes=2)
+    web_project(project, KERNEL.replace("hourly()", f'cron("{first.minute} * * * *")')
+                .replace("every_five_minutes()", "every_minute()"), **settings)
+    for minutes in range(3):
+        tick(project, (first + timedelta(minutes=minutes)).isoformat())
+    return datetime.now(UTC)
