@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
@@ -149,7 +150,8 @@ def _forged_post(page: Page, base: str) -> None:
 @pytest.mark.parametrize(("scheme", "background"), [("light", "rgb(255, 255, 255)"),
                                                    ("dark", "rgb(13, 17, 23)")])
 def test_the_pages_fit_a_phone_in_light_and_dark(served: str, browser: Browser, tmp_path: Path,
-                                                 scheme: str, background: str) -> None:
+                                                 scheme: Literal["light", "dark"],
+                                                 background: str) -> None:
     page = browser.new_page(viewport={"width": 390, "height": 844}, color_scheme=scheme)
     for path in ("/", "/task?name=tidy"):
         page.goto(served + path)
