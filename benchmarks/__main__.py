@@ -5,7 +5,9 @@
 * evaluation alone: finding the due events of 10,000 events, in process;
 * starting a task: how long after its turn a `job` runs its first line, and the round
   trip of a no-op `job`, `exec` and `command`;
-* sub-minute jitter: how late `every(1)` and `every(5)` runs start over one real minute.
+* sub-minute jitter: how late `every(1)` and `every(5)` runs start over one real minute;
+* the run history's cost: a tick of ten no-op jobs with the history off, on SQLite and
+  (when a server answers at SCHEDULER_BENCH_POSTGRES_URL) on PostgreSQL.
 
 Nothing here asserts: it reports. Run on a quiet machine; `--quick` skips the minute-long
 jitter measurement.
@@ -24,7 +26,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.measure import ProcessCost, percentile, process_costs
+from benchmarks.measure import ProcessCost, percentile, process_costs, run_once
 from benchmarks.projects import kernel_source, make_project
 
 AT = "2026-03-08T07:00:00Z"
@@ -150,6 +152,39 @@ def jitter() -> dict[str, tuple[float, float, int]]:
     return results
 
 
+HISTORY_KERNEL = """
+from scheduler import schedule
+
+def schedule_tasks():
+    for number in range(10):
+        schedule().job(int, number).name(f"no-op {number}")
+"""
+
+
+def history_costs(runs: int = 9) -> list[tuple[str, float]]:
+    """Median wall time (ms) of a whole tick of ten no-op jobs, with the history off and
+    on; the variants take turns, each tick for a minute of its own (a second tick of a
+    minute would run nothing)."""
+    root = make_project(0)
+    (root / "console" / "kernel.py").write_text(HISTORY_KERNEL)
+    variants = [("history off", {"SCHEDULER_HISTORY": "off"}),
+                ("history on, SQLite", {})]
+    postgres = os.environ.get("SCHEDULER_BENCH_POSTGRES_URL", "")
+    if postgres:
+        variants.append(("history on, PostgreSQL", {"SCHEDULER_DATABASE_URL": postgres}))
+    samples: dict[str, list[float]] = {label: [] for label, _ in variants}
+    start = datetime(2026, 3, 8, 7, 0, tzinfo=timezone.utc).timestamp()
+    for number in range(runs + 1):  # the first round warms up (and migrates)
+        for offset, (label, extra) in enumerate(variants):
+            at = datetime.fromtimestamp(start + 60 * (number * len(variants) + offset),
+                                        timezone.utc).isoformat()
+            wall, _ = run_once([sys.executable, str(root / "artisan"), "schedule:run",
+                                "--at", at], {**environment(root), **extra})
+            if number:
+                samples[label].append(wall)
+    return [(label, statistics.median(taken)) for label, taken in samples.items()]
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -175,6 +210,11 @@ def main() -> None:
         capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
     for label, value in json.loads(starts.stdout).items():
         print(f"| {label} | {value:.1f} ms | |")
+    costs = history_costs()
+    off = costs[0][1]
+    for label, wall in costs:
+        added = f" (+{wall - off:.0f} ms)" if label != costs[0][0] else ""
+        print(f"| schedule:run, 10 no-op jobs, {label} | {wall:.0f} ms{added} | |")
     if not quick:
         for name, (median, p99, count) in jitter().items():
             if name.endswith("first run"):

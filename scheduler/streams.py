@@ -4,7 +4,7 @@ never stop a task.
 Cron may start the tick with stdout closed (`>&-`), on a full disk (`>> cron.log` with
 no space left, `> /dev/full`) or into a pipe whose reader has gone (`| head -1`). The
 tick then goes on running its tasks and its lines go nowhere: they still reach the
-`scheduler` logger and the run log.
+`scheduler` logger and the run history.
 """
 
 from __future__ import annotations

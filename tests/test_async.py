@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 
 from scheduler.hooks import call_user_code, new_event_loop, run_awaitable
 from tests.conftest import Project
 from tests.kernels import RECORDING_KERNEL as KERNEL_HEADER
-from tests.kernels import ran
+from tests.kernels import history, ran
 
 ASYNC_KERNEL = KERNEL_HEADER + """
 import asyncio
@@ -55,9 +54,7 @@ def schedule_tasks():
                 if " Running " in line]
     assert statuses == ["FAIL", "DONE"]
     assert ran(project) == ["after"]
-    records = [json.loads(line) for line in
-               (project.storage / "logs" / "scheduler.log").read_text().splitlines()]
-    assert [record["status"] for record in records] == ["failure", "success"]
+    assert [record["status"] for record in history(project)] == ["failure", "success"]
 
 
 def test_an_async_job_past_its_timeout_is_stopped_and_counts_as_a_timeout(
@@ -75,8 +72,7 @@ def schedule_tasks():
     assert result.returncode == 1
     assert "timed out after 1s" in result.stdout
     assert ran(project) == ["started"]
-    [record] = [json.loads(line) for line in
-                (project.storage / "logs" / "scheduler.log").read_text().splitlines()]
+    [record] = history(project)
     assert record["status"] == "timeout"
 
 

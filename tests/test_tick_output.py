@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import Project
-from tests.kernels import RECORDING_KERNEL, processes_started_in, ran, wait_for
+from tests.kernels import RECORDING_KERNEL, history, processes_started_in, ran, wait_for
 
 # A kernel whose application routes the "scheduler" logger to a file of its own, one
 # JSON object per record with the extra fields the tick gives each line.
@@ -170,8 +170,7 @@ def schedule_tasks():
     assert ran(project) == ["talk", "last"]
     assert (project.storage / "talk.log").read_text() == "said by the job\n"
     assert (project.storage / "shell.log").read_text() == "said by the shell\n"
-    records = (project.storage / "logs" / "scheduler.log").read_text().splitlines()
-    assert [json.loads(record)["status"] for record in records] == ["success"] * 3
+    assert [record["status"] for record in history(project)] == ["success"] * 3
 
 
 def test_kernel_errors_still_reach_a_closed_stdout_without_a_traceback_of_ours(

@@ -26,9 +26,9 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def open_history(settings: Settings) -> Store:
+def open_history(settings: Settings, unreachable_code: int = 1) -> Store:
     """The configured store, schema up to date; exits 2 with the reason when the history
-    is off or its settings are wrong, 1 when it cannot be reached."""
+    is off or its settings are wrong, `unreachable_code` when it cannot be reached."""
     from scheduler.history import history_config, open_store
 
     try:
@@ -40,7 +40,7 @@ def open_history(settings: Settings) -> Store:
         typer.echo("The run history is off (SCHEDULER_HISTORY=off).", err=True)
         raise typer.Exit(2)
     store = open_store(config)
-    with store_errors_end_the_command():
+    with store_errors_end_the_command(unreachable_code):
         store.ensure_schema()
     return store
 
@@ -138,7 +138,7 @@ def schedule_monitor(
     settings = current()
     now = _instant(at, settings)
     schedule = _load(settings)
-    store = open_history(settings)
+    store = open_history(settings, unreachable_code=2)
     with store_errors_end_the_command(code=2):
         health = check(schedule, store, now, settings)
     if as_json:

@@ -17,9 +17,8 @@ only when it records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from scheduler.settings import Settings
@@ -34,8 +33,7 @@ OFF_WORDS = ("off", "false", "0", "no")
 ON_WORDS = ("on", "true", "1", "yes", "")
 
 
-@dataclass(frozen=True)
-class HistoryConfig:
+class HistoryConfig(NamedTuple):
     """The history's settings, checked."""
 
     enabled: bool

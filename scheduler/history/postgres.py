@@ -42,7 +42,10 @@ class PostgresStore(Store):
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
 
     def _table_exists(self, cursor: Any, name: str) -> bool:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (name,))
+        # A scan of the catalog, not to_regclass(): its cache may still hold "no such
+        # table" from before another process's migration committed.
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE "
+                       "schemaname = current_schema() AND tablename = %s)", (name,))
         row = cursor.fetchone()
         return bool(row and row[0])
 

@@ -14,9 +14,8 @@ process; the runs go on unrecorded.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from scheduler.event import Event
@@ -24,6 +23,7 @@ from scheduler.history import HistoryConfig
 from scheduler.history.store import Store
 from scheduler.listeners import Listeners
 from scheduler.settings import Settings
+from scheduler.ticklog import write_stderr
 from scheduler.zones import UTC
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ Warn = Callable[[str], None]
 
 
 def warn_on_stderr(message: str) -> None:
-    print(f"Warning: {message}", file=sys.stderr, flush=True)
+    """One warning line on stderr (dropped, never raised, when stderr is broken)."""
+    write_stderr(f"Warning: {message}")
 
 
 class HistoryRecorder:
@@ -140,7 +141,6 @@ def start_recording(schedule: Schedule, settings: Settings,
     the tick, record as missed the fixed-time instants of the minutes since the last
     tick that had no tick at all, and prune a batch of old rows. Returns the recorder,
     or None when the history is off or its settings are wrong (said in one warning)."""
-    from scheduler.history.lateness import record_missed
     from scheduler.history.retention import prune
 
     recorder = record_runs(schedule, settings)
@@ -153,7 +153,9 @@ def start_recording(schedule: Schedule, settings: Settings,
         store.ensure_schema()
         previous = store.last_tick()
         store.record_tick(minute, settings.host, os.getpid(), datetime.now(UTC))
-        if previous is not None:
+        if previous is not None and minute - previous.minute > timedelta(minutes=1):
+            from scheduler.history.lateness import record_missed  # only after a gap
+
             record_missed(store, schedule, previous.minute, minute, settings)
         prune(store, datetime.now(UTC), config.days)
 

@@ -1,5 +1,8 @@
 """The run store: every run of every task, and every tick, in a SQL database.
 
+(Its records are named tuples, not dataclasses: every tick imports this module, and a
+dataclass costs a millisecond or more to build at import.)
+
 `Store` is the one face of the history for whoever writes or reads it: the tick's
 recorder (`scheduler.history.recorder`), `schedule:history`, `schedule:list`,
 `schedule:monitor`, `schedule:metrics`, and a status page. Its read API:
@@ -25,9 +28,8 @@ import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from scheduler.zones import UTC
 
@@ -91,8 +93,7 @@ class StoreError(Exception):
     (and never holds a password)."""
 
 
-@dataclass(frozen=True)
-class RunRecord:
+class RunRecord(NamedTuple):
     """One recorded run of a task (or a due run that was skipped or missed)."""
 
     id: int
@@ -139,8 +140,7 @@ class RunRecord:
         }
 
 
-@dataclass(frozen=True)
-class TickRecord:
+class TickRecord(NamedTuple):
     """One recorded tick: the minute it ran for, where, and when it started."""
 
     minute: datetime
