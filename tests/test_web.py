@@ -384,3 +384,18 @@ def test_a_tick_imports_nothing_of_the_web_stack(recorded: Project) -> None:
              "scheduler.web", "scheduler.cli.web_command"}
     assert heavy & {name.split(".")[0] for name in imported} == set()
     assert not any(name.startswith("scheduler.web") for name in imported)
+
+
+def test_a_kernel_that_fails_to_load_is_a_503_with_its_error(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    web_project(project, """
+        def schedule_tasks():
+            raise ValueError("no such queue: 'reports'")
+    """)
+    with client_for(project, monkeypatch) as test_client:
+        page = test_client.get("/scheduler/")
+        health = test_client.get("/scheduler/health")
+    assert page.status_code == 503
+    assert "no such queue: 'reports'" in page.json()["detail"]
+    assert health.status_code == 503
+    assert "schedule_tasks() in" in health.json()["reason"]

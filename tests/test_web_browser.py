@@ -45,6 +45,18 @@ def served(project: Project) -> Iterator[str]:
         yield base
 
 
+def _listening_addresses(port: int) -> list[str]:
+    """The local addresses of the sockets listening on `port` (IPv4 and IPv6)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if int(hex_port, 16) == port and state == "0A":  # LISTEN
+                found.append(address)
+    return found
+
+
 def _answers(url: str) -> bool:
     try:
         httpx.get(url, timeout=2)
@@ -70,6 +82,8 @@ def _runs_recorded(base: str) -> list[dict[str, object]]:
 
 def test_the_overview_task_and_timeline_pages_show_the_recorded_runs(
         served: str, browser: Browser, tmp_path: Path) -> None:
+    # Bound to this machine only, by default.
+    assert _listening_addresses(int(served.rsplit(":", 1)[1])) == ["0100007F"]
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(served + "/")
     rows = page.locator("#tasks tbody tr")
