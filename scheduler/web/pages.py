@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
@@ -249,12 +249,12 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: values[-1] for key, values in parse_qs(body).items()}
 
 
-def _refused(why: str) -> PlainTextResponse:
-    return PlainTextResponse(f"Refused: {why}.", status_code=403)
+def _refused(why: str) -> HTTPException:
+    return HTTPException(403, f"Refused: {why}.")
 
 
-async def _authorised(request: Request) -> tuple[dict[str, str], str | None]:
-    """The form, and why the action is refused (None: it may go ahead)."""
+async def _authorised(request: Request) -> dict[str, str]:
+    """The form of an action that may go ahead; 403 with the reason when it may not."""
     form = await _form(request)
     token = actions.dashboard_token(settings_module.current())
     header = request.headers.get("authorization", "")
@@ -263,7 +263,9 @@ async def _authorised(request: Request) -> tuple[dict[str, str], str | None]:
         token, bearer=bearer, cookie=request.cookies.get(actions.SESSION_COOKIE),
         csrf=form.get("csrf"), origin=request.headers.get("origin"),
         host=request.headers.get("host"))
-    return form, why
+    if why:
+        raise _refused(why)
+    return form
 
 
 def _back(request: Request, to: str | None = None) -> RedirectResponse:
@@ -276,11 +278,11 @@ async def login(request: Request) -> Response:
     form = await _form(request)
     token = actions.dashboard_token(settings_module.current())
     if token is None:
-        return _refused(f"actions are off: {actions.TOKEN_SETTING} is not set")
+        raise _refused(f"actions are off: {actions.TOKEN_SETTING} is not set")
     if not actions.same_origin(request.headers.get("origin"), request.headers.get("host")):
-        return _refused("the request came from another site")
+        raise _refused("the request came from another site")
     if not actions.token_matches(token, form.get("token")):
-        return _refused("the token is wrong")
+        raise _refused("the token is wrong")
     response = _back(request)
     response.set_cookie(actions.SESSION_COOKIE, actions.session_value(token), httponly=True,
                         samesite="strict", secure=request.url.scheme == "https",
@@ -290,9 +292,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout", name="logout")
 async def logout(request: Request) -> Response:
-    _, why = await _authorised(request)
-    if why:
-        return _refused(why)
+    await _authorised(request)
     response = _back(request)
     response.delete_cookie(actions.SESSION_COOKIE, path=_cookie_path(request))
     return response
@@ -301,9 +301,7 @@ async def logout(request: Request) -> Response:
 @router.post("/run", name="run_now")
 async def run_now(request: Request) -> Response:
     """Start a task now, in a detached process; back to its page at once."""
-    form, why = await _authorised(request)
-    if why:
-        return _refused(why)
+    form = await _authorised(request)
     settings = settings_module.current()
     name = form.get("name", "")
     try:
@@ -335,9 +333,7 @@ async def _pause_or_resume(request: Request, *, pausing: bool) -> Response:
     from scheduler.mutex import MutexUnavailable, backend_for
     from scheduler.pause import pause, resume
 
-    _, why = await _authorised(request)
-    if why:
-        return _refused(why)
+    await _authorised(request)
     settings = settings_module.current()
     try:
         backend = backend_for(settings)
