@@ -7,7 +7,8 @@
   trip of a no-op `job`, `exec` and `command`;
 * sub-minute jitter: how late `every(1)` and `every(5)` runs start over one real minute;
 * the run history's cost: a tick of ten no-op jobs with the history off, on SQLite and
-  (when a server answers at SCHEDULER_BENCH_POSTGRES_URL) on PostgreSQL.
+  and (given SCHEDULER_BENCH_POSTGRES_URL, a server's maintenance database, in which
+  a database is created and dropped) on PostgreSQL.
 
 Nothing here asserts: it reports. Run on a quiet machine; `--quick` skips the minute-long
 jitter measurement.
@@ -163,26 +164,42 @@ def schedule_tasks():
 
 def history_costs(runs: int = 9) -> list[tuple[str, float]]:
     """Median wall time (ms) of a whole tick of ten no-op jobs, with the history off and
-    on; the variants take turns, each tick for a minute of its own (a second tick of a
-    minute would run nothing)."""
-    root = make_project(0)
-    (root / "console" / "kernel.py").write_text(HISTORY_KERNEL)
+    on. Each variant has a project of its own, whose ticks come one minute after the
+    other (as cron's do); the variants take turns."""
     variants = [("history off", {"SCHEDULER_HISTORY": "off"}),
                 ("history on, SQLite", {})]
-    postgres = os.environ.get("SCHEDULER_BENCH_POSTGRES_URL", "")
-    if postgres:
-        variants.append(("history on, PostgreSQL", {"SCHEDULER_DATABASE_URL": postgres}))
+    server = os.environ.get("SCHEDULER_BENCH_POSTGRES_URL", "")
+    database = f"scheduler_bench_{os.getpid()}"
+    if server:
+        _postgres(server, f'CREATE DATABASE "{database}"')
+        variants.append(("history on, PostgreSQL",
+                         {"SCHEDULER_DATABASE_URL": server.rsplit("/", 1)[0] + "/" + database}))
+    roots = []
+    for _ in variants:
+        root = make_project(0)
+        (root / "console" / "kernel.py").write_text(HISTORY_KERNEL)
+        roots.append(root)
     samples: dict[str, list[float]] = {label: [] for label, _ in variants}
     start = datetime(2026, 3, 8, 7, 0, tzinfo=timezone.utc).timestamp()
-    for number in range(runs + 1):  # the first round warms up (and migrates)
-        for offset, (label, extra) in enumerate(variants):
-            at = datetime.fromtimestamp(start + 60 * (number * len(variants) + offset),
-                                        timezone.utc).isoformat()
-            wall, _ = run_once([sys.executable, str(root / "artisan"), "schedule:run",
-                                "--at", at], {**environment(root), **extra})
-            if number:
-                samples[label].append(wall)
+    try:
+        for number in range(runs + 1):  # the first round warms up (and migrates)
+            at = datetime.fromtimestamp(start + 60 * number, timezone.utc).isoformat()
+            for root, (label, extra) in zip(roots, variants, strict=True):
+                wall, _ = run_once([sys.executable, str(root / "artisan"), "schedule:run",
+                                    "--at", at], {**environment(root), **extra})
+                if number:
+                    samples[label].append(wall)
+    finally:
+        if server:
+            _postgres(server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     return [(label, statistics.median(taken)) for label, taken in samples.items()]
+
+
+def _postgres(url: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(statement)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from scheduler.runner import format_duration, format_stamp
 from scheduler.settings import Settings, current
 
 if TYPE_CHECKING:
+    from scheduler.history.lateness import TaskHealth
     from scheduler.history.store import RunRecord, Store
 
 DEFAULT_LIMIT = 50
@@ -156,10 +157,7 @@ def schedule_monitor(
     raise typer.Exit(health.exit_code)
 
 
-def _health_detail(task: object, settings: Settings) -> str:
-    from scheduler.history.lateness import TaskHealth
-
-    assert isinstance(task, TaskHealth)
+def _health_detail(task: TaskHealth, settings: Settings) -> str:
     if task.late_since is not None and not task.failed:
         return (f"due {format_stamp(task.late_since, settings.timezone)}, no run recorded "
                 f"(grace {task.grace_minutes:g} min)")

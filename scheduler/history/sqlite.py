@@ -26,7 +26,7 @@ BUSY_TIMEOUT = 15.0
 class SqliteStore(Store):
     """The run history in the SQLite file at `path`."""
 
-    keeps_connection = False  # see Store.keeps_connection: a fork must find none open
+    closes_before_fork = True  # see Store.closes_before_fork
     column_types: ClassVar[Mapping[str, str]] = {"id": "INTEGER PRIMARY KEY", "real": "REAL"}
 
     def __init__(self, path: Path, storage: Path | None = None) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -154,10 +155,12 @@ class Store:
 
     # The DB-API parameter marker of the driver; the SQL below is written with `?`.
     parameter = "?"
-    # Whether a connection is kept between transactions. SQLite's is not: the library
-    # keeps per-file lock state in the process, which a forked child (a supervisor, the
-    # sub-minute loop) would inherit and trust, so no connection may be open at a fork.
-    keeps_connection = True
+    # Whether the connection must be closed before the process forks. SQLite's must: the
+    # library keeps per-file lock state in the process, which a forked child (a
+    # supervisor, the sub-minute loop) would inherit and trust. It is kept open between
+    # forks, though: closing the last connection to a WAL database checkpoints and syncs
+    # it, which costs milliseconds each time.
+    closes_before_fork = False
     column_types: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, display_url: str) -> None:
@@ -197,6 +200,8 @@ class Store:
         if self._connection is None:
             self._connection = self._guarded(self._connect)
             self._owner_pid = os.getpid()
+            if self.closes_before_fork:
+                _close_before_fork(self)
         return self._connection
 
     def close(self) -> None:
@@ -226,9 +231,6 @@ class Store:
             self._drop_connection()
             raise StoreError(f"the run history at {self.display_url}: {_first_line(error)}") \
                 from None
-        finally:
-            if not self.keeps_connection:
-                self._drop_connection()
 
     def _drop_connection(self) -> None:
         """Close the connection (a broken one is reopened on next use)."""
@@ -466,6 +468,23 @@ class Store:
 
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
+# The stores whose connection is closed before this process forks (see
+# Store.closes_before_fork): os.fork starts jobs, supervisors and the sub-minute loop; a
+# command or shell task is spawned and execs at once, and SQLite's descriptors are
+# close-on-exec.
+_closed_at_fork: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+def _close_before_fork(store: Store) -> None:
+    _closed_at_fork.add(store)
+
+
+def _close_stores_before_fork() -> None:
+    for store in list(_closed_at_fork):
+        store.close()
+
+
+os.register_at_fork(before=_close_stores_before_fork)
 
 
 def _instant(value: float | None) -> datetime | None:
