@@ -236,6 +236,12 @@ def test_the_timeline_plans_tonight_as_the_tick_will_run_it_dst_included(
     assert nightly["next_due"] == "2026-03-29T01:00:00+00:00"
     assert re.findall(r'class="planned"[^>]*><title>([^<]+)<', rows["nightly"]) == [
         "due 2026-03-29 01:00:00 UTC"]
+    for task in listed:  # every task's first planned run is its next due
+        first = re.search(r'class="planned"[^>]*><title>[^<]*?(\d{4}-[\d-]+ [\d:]+) UTC',
+                          rows[task["name"]])
+        assert first is not None
+        due = datetime.fromisoformat(task["next_due"])
+        assert first.group(1) == f"{due:%Y-%m-%d %H:%M:%S}"
     hourly = re.findall(r'class="planned" data-count="(\d+)"', rows["broken"])
     assert sum(int(count) for count in hourly) == 24
     assert "DST: Europe/Berlin 02:00 → 03:00 (CEST)" in unescape(html)
@@ -399,3 +405,37 @@ def test_a_kernel_that_fails_to_load_is_a_503_with_its_error(
     assert "no such queue: 'reports'" in page.json()["detail"]
     assert health.status_code == 503
     assert "schedule_tasks() in" in health.json()["reason"]
+
+
+def test_sub_minute_tasks_are_planned_as_bands_of_their_runs(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    web_project(project, """
+        from scheduler import schedule
+        def schedule_tasks():
+            schedule().exec("true").every_thirty_seconds().between("08:00", "09:59").name("poll")
+    """)
+    tick(project, "2026-03-28T23:10:00Z")
+    with client_for(project, monkeypatch) as test_client:
+        html = test_client.get("/scheduler/timeline").text
+    bands = re.findall(r'class="planned" data-count="(\d+)"[^>]*><title>([^<]+)<', html)
+    # 08:00 to 09:59 tomorrow: 120 minutes of two runs each, one band.
+    assert bands == [("240", "240 runs due from 2026-03-29 08:00:00 UTC to "
+                             "2026-03-29 09:59:00 UTC, every 30 s")]
+
+
+def test_a_busy_task_shows_its_latest_runs_and_says_so(
+        live: tuple[Project, datetime], monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler.web import pages, state
+
+    monkeypatch.setattr(state, "MAX_STRIP_RUNS", 2)
+    monkeypatch.setattr(pages, "MAX_STRIP_RUNS", 2)
+    monkeypatch.setattr(pages, "MAX_BARS", 3)
+    project, now = live
+    with client_for(project, monkeypatch, now=now) as test_client:
+        overview = test_client.get("/scheduler/").text
+        chart = test_client.get("/scheduler/timeline").text
+    tidy = re.search(r'<tr data-task="tidy">(.*?)</tr>', overview, re.S)
+    assert tidy is not None
+    assert tidy.group(1).count('class="strip-run') == 2 and "the latest 2 runs" in tidy.group(1)
+    assert chart.count('<rect class="run ') == 3
+    assert "Only the latest 3 runs are drawn" in chart

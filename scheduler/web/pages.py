@@ -24,6 +24,7 @@ from scheduler.runner import format_duration
 from scheduler.web import actions, timeline
 from scheduler.web.state import (
     DAY,
+    MAX_STRIP_RUNS,
     HistoryUnavailable,
     Snapshot,
     in_zone,
@@ -37,6 +38,7 @@ RUNS_PER_PAGE = 25
 OUTPUT_SHOWN = 2000  # characters of each run's output on the task page
 MAX_API_RUNS = 1000
 STRIP_WIDTH = 240
+MAX_BARS = 5000  # the timeline draws at most this many runs, the latest
 
 router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -121,7 +123,8 @@ def strip(runs: list[Any], now: datetime) -> list[dict[str, Any]]:
 def overview(request: Request) -> Response:
     """Every task: when it runs, when it ran, how it is doing."""
     with snapshot_of(request) as snapshot:
-        return render(request, "overview.html", snapshot, strip_width=STRIP_WIDTH)
+        return render(request, "overview.html", snapshot, strip_width=STRIP_WIDTH,
+                      max_strip_runs=MAX_STRIP_RUNS)
 
 
 @router.get("/task", response_class=HTMLResponse, name="task")
@@ -159,14 +162,15 @@ def timeline_page(request: Request, hours: float = 24, end: str | None = None) -
     now, also the next 24 hours of planned runs."""
     if not 0 < hours <= 24 * 31:
         raise HTTPException(400, f"hours={hours:g}: choose from more than 0 to {24 * 31}")
+    zone = viewer_zone(request)[0]
     with snapshot_of(request) as snapshot:
-        finish = snapshot.now if not end else _instant(end, "end", viewer_zone(request)[0])
+        finish = snapshot.now if not end else _instant(end, "end", zone)
         start = finish - timedelta(hours=hours)
-        runs = snapshot.store.runs_between(start, min(finish, snapshot.now)
-                                           + timedelta(minutes=1))
-        chart = timeline.build(snapshot, runs, start, finish, viewer_zone(request)[0])
+        runs = snapshot.store.runs(since=start, until=min(finish, snapshot.now)
+                                   + timedelta(minutes=1), limit=MAX_BARS)
+        chart = timeline.build(snapshot, runs, start, finish, zone)
         return render(request, "timeline.html", snapshot, chart=chart, hours=hours,
-                      end=end or "")
+                      end=end or "", truncated=len(runs) == MAX_BARS, max_bars=MAX_BARS)
 
 
 # -- machine-readable ------------------------------------------------------------------------

@@ -26,6 +26,9 @@ from scheduler.settings import Settings
 from scheduler.zones import UTC
 
 DAY = timedelta(hours=24)
+# A task's strip shows at most this many runs (an every-second task makes 86,400 a day:
+# the strip shows its latest, and says so).
+MAX_STRIP_RUNS = 500
 # Loading the kernel starts the process-wide schedule afresh; two requests loading it at
 # once (the server answers in threads) must not interleave their declarations.
 _kernel_lock = threading.Lock()
@@ -41,7 +44,7 @@ class TaskView:
 
     summary: EventSummary
     health: TaskHealth | None
-    recent: list[RunRecord]  # its runs of the last 24 hours, newest first
+    recent: list[RunRecord]  # its runs of the last 24 hours, newest first (MAX_STRIP_RUNS)
 
     @property
     def event(self) -> Event:
@@ -142,7 +145,9 @@ def read_state(settings: Settings, now: datetime | None = None) -> Snapshot:
         store.ensure_schema()
         health = check(schedule, store, now, settings)
         last_runs = store.last_runs()
-        recent = store.runs(since=now - DAY, until=now + timedelta(minutes=1))
+        recent = {event.display_name: store.runs(
+            task=event.display_name, since=now - DAY, until=now + timedelta(minutes=1),
+            limit=MAX_STRIP_RUNS) for event in schedule.events}
     except StoreError as error:
         store.close()
         raise HistoryUnavailable(f"Could not read {error}") from None
@@ -162,8 +167,7 @@ def read_state(settings: Settings, now: datetime | None = None) -> Snapshot:
                         problems=problems)
     for summary in summaries:
         name = summary.event.display_name
-        snapshot.tasks.append(TaskView(summary, health_by_name.get(name),
-                                       [run for run in recent if run.task == name]))
+        snapshot.tasks.append(TaskView(summary, health_by_name.get(name), recent[name]))
     return snapshot
 
 

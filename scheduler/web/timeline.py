@@ -2,9 +2,13 @@
 paused stretch falls on a Gantt chart, computed on the server (the template only draws
 what is computed here).
 
-The past comes from the run history; the future from `Schedule.next_due` through
-`lateness.due_instants`, the logic `schedule:list` and `schedule:monitor` use, so a
-planned run falls where the tick will run it, DST included.
+The past comes from the run history. The future comes from the tick's own due check
+(`Schedule.due_with_wall_times`, cron's DST rules included), asked for every minute of
+the next 24 hours: the question each tick will ask, so a planned run falls where the
+tick will run it, and where `schedule:list`'s next due puts it. (Asking `next_due` from
+instant to instant gives the same instants, but costs a croniter search per run: half a
+second a day for one every-minute task; the sweep asks all tasks at once in
+milliseconds.)
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from scheduler.history.lateness import due_instants
+from scheduler.event import Event
 from scheduler.history.store import RunRecord
 from scheduler.runner import format_duration
+from scheduler.schedule import Schedule, floor_minute
 from scheduler.web.state import Snapshot, in_zone
 
 WIDTH = 1200  # the SVG's user units; it scales to the page's width
@@ -120,6 +125,8 @@ def build(snapshot: Snapshot, runs: Sequence[RunRecord], start: datetime, end: d
     planning = end >= now
     chart_end = now + AHEAD if planning else end
     scale = Scale(start, chart_end)
+    plans = planned_minutes(snapshot.schedule, now, chart_end,
+                            snapshot.settings.app_env) if planning else {}
     rows = []
     for index, task in enumerate(snapshot.tasks):
         event = task.event
@@ -128,8 +135,7 @@ def build(snapshot: Snapshot, runs: Sequence[RunRecord], start: datetime, end: d
         if planning:
             held = ((snapshot.paused is not None and not event.runs_when_paused)
                     or (snapshot.maintenance and not event.runs_in_maintenance))
-            instants = list(due_instants(snapshot.schedule, event, now, chart_end))
-            planned = _planned(instants, scale, held, zone)
+            planned = _planned(event, plans.get(id(event), []), scale, held, zone)
         rows.append(Row(task.name, AXIS_HEIGHT + index * ROW_HEIGHT,
                         [_bar(run, scale, now, zone) for run in reversed(own)], planned))
     known = {task.name for task in snapshot.tasks}
@@ -166,17 +172,34 @@ def _bar(run: RunRecord, scale: Scale, now: datetime, zone: tzinfo) -> Bar:
     return Bar(scale.x(begin), scale.width(begin, finish), run.status, run.id, title)
 
 
-def _planned(instants: Sequence[datetime], scale: Scale, held: bool,
+def planned_minutes(schedule: Schedule, start: datetime, end: datetime,
+                    environment: str) -> dict[int, list[datetime]]:
+    """The minutes after `start` and up to `end` at which each event (by id) is due."""
+    plans: dict[int, list[datetime]] = {}
+    minute = floor_minute(start) + timedelta(minutes=1)
+    while minute <= end:
+        for event, _wall in schedule.due_with_wall_times(minute, environment,
+                                                         in_maintenance=False):
+            plans.setdefault(id(event), []).append(minute)
+        minute += timedelta(minutes=1)
+    return plans
+
+
+def _planned(event: Event, instants: Sequence[datetime], scale: Scale, held: bool,
              zone: tzinfo) -> list[Planned]:
     marks: list[Planned] = []
     group: list[datetime] = []
+    per_minute = 60 // event.repeat_seconds if event.repeat_seconds else 1
 
     def close_group() -> None:
         first, last = group[0], group[-1]
         x = scale.x(first)
-        title = (f"due {in_zone(first, zone)}" if len(group) == 1 else
-                 f"{len(group)} runs due from {in_zone(first, zone)} to {in_zone(last, zone)}")
-        marks.append(Planned(x, max(MINIMUM_BAR, scale.x(last) - x), len(group), held,
+        count = len(group) * per_minute
+        title = (f"due {in_zone(first, zone)}" if count == 1 else
+                 f"{count} runs due from {in_zone(first, zone)} to {in_zone(last, zone)}")
+        if event.repeat_seconds:
+            title += f", every {event.repeat_seconds} s"
+        marks.append(Planned(x, max(MINIMUM_BAR, scale.x(last) - x), count, held,
                              title + (" (held back)" if held else "")))
 
     for instant in instants:
