@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from scheduler import settings as settings_module
-from scheduler.history.store import RUN_STATUSES, StoreError
+from scheduler.history.store import RUN_STATUSES, RunRecord, StoreError
 from scheduler.kernel import KernelError
 from scheduler.listing import relative
 from scheduler.runner import format_duration
@@ -93,6 +93,7 @@ def render(request: Request, template: str, snapshot: Snapshot, **context: Any) 
             return ""
         if moment >= now:
             return relative(moment, now)
+        # "in 5 minutes" of the same distance ahead, said of the past.
         return relative(now + (now - moment), now).replace("in ", "", 1) + " ago"
 
     response = templates.TemplateResponse(request, template, {
@@ -106,13 +107,12 @@ def render(request: Request, template: str, snapshot: Snapshot, **context: Any) 
     return response
 
 
-def strip(runs: list[Any], now: datetime) -> list[dict[str, Any]]:
+def strip(runs: list[RunRecord], now: datetime) -> list[dict[str, Any]]:
     """The 24-hour strip of a task: one mark per run, x in 0..STRIP_WIDTH."""
     start = now - DAY
     marks = []
     for run in runs:
-        moment = run.scheduled if run.status == "missed" and run.scheduled else run.started
-        fraction = (moment - start).total_seconds() / DAY.total_seconds()
+        fraction = (timeline.placed_at(run) - start).total_seconds() / DAY.total_seconds()
         marks.append({"x": round(min(1.0, max(0.0, fraction)) * (STRIP_WIDTH - 3), 1),
                       "run": run})
     return marks

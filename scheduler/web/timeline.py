@@ -160,9 +160,14 @@ def build(snapshot: Snapshot, runs: Sequence[RunRecord], start: datetime, end: d
                   for moment, label in dst_changes(zones, start, chart_end)], shades)
 
 
+def placed_at(run: RunRecord) -> datetime:
+    """Where a run goes on a time line: its start; a missed run (recorded when it was
+    noticed) at the instant it was due."""
+    return run.scheduled if run.status == "missed" and run.scheduled else run.started
+
+
 def _bar(run: RunRecord, scale: Scale, now: datetime, zone: tzinfo) -> Bar:
-    begin = run.started if run.status not in ("missed",) or run.scheduled is None \
-        else run.scheduled  # a missed run is drawn at the instant it was due
+    begin = placed_at(run)
     finish = run.finished or (now if run.status == "running" else begin)
     if run.status == "missed":
         finish = begin
