@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from scheduler import settings as settings_module
@@ -21,6 +22,7 @@ from scheduler.history.store import RUN_STATUSES, RunRecord, StoreError
 from scheduler.kernel import KernelError
 from scheduler.listing import relative
 from scheduler.runner import format_duration
+from scheduler.settings import Settings
 from scheduler.web import actions, timeline
 from scheduler.web.state import (
     DAY,
@@ -306,39 +308,42 @@ async def logout(request: Request) -> Response:
 async def run_now(request: Request) -> Response:
     """Start a task now, in a detached process; back to its page at once."""
     form = await _authorised(request)
-    settings = settings_module.current()
     name = form.get("name", "")
-    try:
-        state = read_state(settings)
-    except (KernelError, HistoryUnavailable) as error:
-        raise HTTPException(503, str(error)) from None
-    try:
-        if state.task(name) is None:
-            raise HTTPException(404, f"There is no task {name!r} in the schedule.")
-    finally:
-        state.close()
-    actions.run_now(settings, name)
+    await run_in_threadpool(_start_task, settings_module.current(), name)
     return _back(request, str(request.url_for("task").include_query_params(name=name)))
+
+
+def _start_task(settings: Settings, name: str) -> None:
+    try:
+        schedule = load_kernel(settings)
+    except KernelError as error:
+        raise HTTPException(503, str(error)) from None
+    if not any(event.display_name == name for event in schedule.events):
+        raise HTTPException(404, f"There is no task {name!r} in the schedule.")
+    actions.run_now(settings, name)
 
 
 @router.post("/pause", name="pause")
 async def pause_schedule(request: Request) -> Response:
     """Pause the schedule on every server sharing it (as `schedule:pause`)."""
-    return await _pause_or_resume(request, pausing=True)
+    await _authorised(request)
+    await run_in_threadpool(_pause_or_resume, settings_module.current(), pausing=True)
+    return _back(request)
 
 
 @router.post("/resume", name="resume")
 async def resume_schedule(request: Request) -> Response:
     """Resume the paused schedule (as `schedule:resume`)."""
-    return await _pause_or_resume(request, pausing=False)
+    await _authorised(request)
+    await run_in_threadpool(_pause_or_resume, settings_module.current(), pausing=False)
+    return _back(request)
 
 
-async def _pause_or_resume(request: Request, *, pausing: bool) -> Response:
+def _pause_or_resume(settings: Settings, *, pausing: bool) -> None:
+    """Pause or resume, and tell the kernel's listeners when it changed anything."""
     from scheduler.mutex import MutexUnavailable, backend_for
     from scheduler.pause import pause, resume
 
-    await _authorised(request)
-    settings = settings_module.current()
     try:
         backend = backend_for(settings)
         changed = (pause(backend, datetime.now(UTC)) is None) if pausing else resume(backend)
@@ -348,10 +353,8 @@ async def _pause_or_resume(request: Request, *, pausing: bool) -> Response:
         try:
             schedule = load_kernel(settings)
         except KernelError:
-            pass  # the change is made; the listeners cannot be told without a kernel
-        else:
-            schedule.listeners.dispatch("paused" if pausing else "resumed", {})
-    return _back(request)
+            return  # the change is made; the listeners cannot be told without a kernel
+        schedule.listeners.dispatch("paused" if pausing else "resumed", {})
 
 
 def _cookie_path(request: Request) -> str:
