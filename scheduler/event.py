@@ -53,6 +53,7 @@ class Event(ManagesFrequencies):
     runs_in_maintenance = False
     runs_when_paused = False
     run_as: str | None = None  # the user a task runs as; None: the tick's own
+    run_as_env: tuple[str, ...] = ()  # variables passed on to a task run as another user
     windows: tuple[TimeWindow, ...] = ()
     conditions: tuple[tuple[bool, Condition], ...] = ()  # (run_when_true, condition)
     before_hooks: tuple[Hook, ...] = ()
@@ -358,13 +359,16 @@ class Event(ManagesFrequencies):
         self.background = True
         return self
 
-    def user(self, name: str) -> Event:
+    def user(self, name: str, env: Iterable[str] = ()) -> Event:
         """Run a command, shell or job task as the system user `name` (the tick must run
         as root, or as that user already).
 
-        A command or shell task is started as that user, with its HOME, USER and LOGNAME;
-        a job's forked child drops to that user (its groups, then its uid) before calling
-        the function. The user must exist when the schedule is defined.
+        The task gets a clean environment, as cron and `su -` give: HOME, USER, LOGNAME,
+        SHELL and PATH of that user, LANG, TZ and APP_ENV from the tick, and the
+        variables named in `env` (`user("www-data", env=["DATABASE_URL"])`); nothing
+        else of the tick's environment, and none of its open descriptors. A job's forked
+        child drops to that user (its groups, then its uid) before calling the function.
+        The user must exist when the schedule is defined.
         """
         if not isinstance(name, str) or not name.strip():
             self._invalid("user", name, "expected a user name")
@@ -372,7 +376,12 @@ class Event(ManagesFrequencies):
             pwd.getpwnam(name)
         except KeyError:
             self._invalid("user", name, "there is no such user on this machine")
+        names = (env,) if isinstance(env, str) else tuple(env)
+        for variable in names:
+            if not isinstance(variable, str) or not variable or "=" in variable:
+                self._invalid("user", variable, "env= takes names of environment variables")
         self.run_as = name
+        self.run_as_env = names
         return self
 
     def send_output_to(self, path: str | Path) -> Event:

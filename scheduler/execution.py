@@ -32,6 +32,7 @@ from scheduler.listeners import Listeners
 from scheduler.mutex import Blocked, HeldLock, MutexBackend, MutexUnavailable, backend_for
 from scheduler.process import ExitStatus
 from scheduler.settings import Settings
+from scheduler.storage import UnsafeStorage, open_output_file
 from scheduler.zones import UTC
 
 # How much of a task's output is kept in memory for hooks, e-mails and failure reports;
@@ -103,13 +104,16 @@ def needs_mutex(event: Event) -> bool:
 def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = None,
               mutexes: Callable[[], MutexBackend] | None = None,
               allow_background: bool = True,
-              listeners: Listeners | None = None) -> RunOutcome:
+              listeners: Listeners | None = None,
+              on_start: Callable[[], None] | None = None) -> RunOutcome:
     """Run `event` now and report what happened.
 
     `scheduled` is the instant the run is for (the one-server claim is keyed by it);
     `mutexes` gives the mutex store, asked for only when the event needs one. With
     `allow_background` false a background event runs in the foreground too.
     `listeners` are told of the run's task events, in the process that supervises it.
+    `on_start` is called once the run is sure to go ahead, just before its task starts
+    (for a background run: before it is handed to its supervisor).
     """
     listeners = listeners or Listeners()
     outcome = RunOutcome(event, started=datetime.now(UTC), scheduled=scheduled)
@@ -121,9 +125,11 @@ def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = 
         report_event(listeners, "failed", outcome)
         return outcome
     if event.background and allow_background:
+        if on_start is not None:
+            on_start()
         _hand_to_supervisor(event, settings, lock, outcome, listeners)
         return outcome
-    _run_and_finish(event, settings, lock, outcome, listeners)
+    _run_and_finish(event, settings, lock, outcome, listeners, on_start)
     return outcome
 
 
@@ -134,10 +140,11 @@ def report_event(listeners: Listeners, name: str, outcome: RunOutcome) -> None:
 
 
 def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
-                    outcome: RunOutcome, listeners: Listeners) -> None:
+                    outcome: RunOutcome, listeners: Listeners,
+                    on_start: Callable[[], None] | None = None) -> None:
     try:
         report_event(listeners, "starting", outcome)
-        _run_task(event, settings, lock, outcome)
+        _run_task(event, settings, lock, outcome, on_start)
     finally:
         if lock is not None:
             lock.release()
@@ -212,13 +219,16 @@ def _take_mutexes(event: Event, settings: Settings, scheduled: datetime,
 
 
 def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
-              outcome: RunOutcome) -> None:
+              outcome: RunOutcome, on_start: Callable[[], None] | None = None) -> None:
     clock = time.monotonic()
     _call_hooks("before", event.before_hooks, {"event": event}, outcome)
     _ping(event, "before", outcome)
     with tempfile.TemporaryFile(prefix="scheduler-output-") as output:
+        if on_start is not None:
+            on_start()
         try:
-            child = process.start(event.task, output, settings, user=event.run_as)
+            child = process.start(event.task, output, settings, user=event.run_as,
+                                  passed=event.run_as_env)
         except OSError as error:
             outcome.errors.append(f"could not start the task: {error}")
         else:
@@ -266,8 +276,7 @@ def _write_output(event: Event, settings: Settings, output: BinaryIO,
     data = output.read()
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if event.append_output else os.O_TRUNC)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, flags, 0o644)
+        descriptor = open_output_file(path, flags)
         try:
             # One write per run (looping only on a partial write), so runs appending to
             # the same file do not interleave inside each other's lines.
@@ -276,6 +285,8 @@ def _write_output(event: Event, settings: Settings, output: BinaryIO,
                 view = view[os.write(descriptor, view):]
         finally:
             os.close(descriptor)
+    except UnsafeStorage as error:
+        outcome.errors.append(f"could not write the output: {error.strerror}")
     except OSError as error:
         outcome.errors.append(f"could not write the output to {path}: {error.strerror}")
 

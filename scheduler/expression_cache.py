@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from scheduler import cron
-from scheduler.storage import Folder
+from scheduler.settings import Settings
+from scheduler.storage import Folder, Trust, UnsafeStorage
 
 FORMAT = 1
 FILE_NAME = "cron-expressions.json"
@@ -58,22 +59,28 @@ def croniter_identity() -> str | None:
 
 
 @contextlib.contextmanager
-def cached_expressions(storage: Path) -> Iterator[None]:
+def cached_expressions(settings: Settings) -> Iterator[None]:
     """Use the cache while the body compiles expressions (loading a kernel); then write
     back what croniter had to compile. Problems with the cache are never raised: it is
     only ever a shortcut."""
     identity = croniter_identity()
+    try:
+        trust = Trust.of(settings)
+    except UnsafeStorage:
+        identity = None  # the storage setting is wrong: the tick says so elsewhere
     if identity is not None:
-        cron.known_expressions.update(_load(storage, identity))
+        cron.known_expressions.update(_load(settings.storage, identity, trust))
     cron.compiled_here.clear()
     yield
     if identity is not None and cron.compiled_here:
-        _save(storage, identity)
+        _save(settings.storage, identity, trust)
 
 
-def _load(storage: Path, identity: str) -> dict[str, cron.CronExpression]:
+def _load(storage: Path, identity: str,
+          trust: Trust | None = None) -> dict[str, cron.CronExpression]:
     try:
-        with Folder.open(cache_folder(storage), base=storage, create=False) as folder:
+        with Folder.open(cache_folder(storage), base=storage, create=False,
+                         trust=trust) as folder:
             data = _read_own_file(folder)
     except (OSError, ValueError):
         return {}
@@ -145,7 +152,7 @@ def _fields(expression: cron.CronExpression) -> dict[str, Any]:
     return stored
 
 
-def _save(storage: Path, identity: str) -> None:
+def _save(storage: Path, identity: str, trust: Trust | None = None) -> None:
     expressions = {**cron.known_expressions, **cron.compiled_here}
     document = {"format": FORMAT, "croniter": identity,
                 "expressions": {text: _fields(expression)
@@ -154,5 +161,5 @@ def _save(storage: Path, identity: str) -> None:
     if len(data) > MAX_BYTES:
         return
     with contextlib.suppress(OSError, ValueError), \
-            Folder.open(cache_folder(storage), base=storage) as folder:
+            Folder.open(cache_folder(storage), base=storage, trust=trust) as folder:
         folder.write_atomically(FILE_NAME, data)

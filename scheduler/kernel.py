@@ -38,7 +38,7 @@ def load_schedule(settings: Settings) -> Schedule:
         raise KernelError(f"The kernel module {settings.kernel!r} ({module.__file__}) has no "
                           f"schedule_tasks() function; define one that declares the tasks.")
     try:
-        with cached_expressions(settings.storage):
+        with cached_expressions(settings):
             define()
     except Exception as error:
         raise KernelError(

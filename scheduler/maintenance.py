@@ -11,13 +11,13 @@ import time
 
 from scheduler import settings as settings_module
 from scheduler.settings import Settings
-from scheduler.storage import Folder
+from scheduler.storage import Folder, storage_folder
 
 MARKER = "down"
 
 
 def _framework(settings: Settings, *, create: bool) -> Folder:
-    return Folder.open(settings.storage / "framework", base=settings.storage, create=create)
+    return storage_folder(settings, "framework", create=create)
 
 
 def is_down(settings: Settings | None = None) -> bool:

@@ -20,7 +20,7 @@ import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Literal
@@ -54,7 +54,7 @@ class MailSettings:
     host: str = "127.0.0.1"
     port: int = 25
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a message or a repr
     sender: str = "scheduler@localhost"
     encryption: Encryption = ""
     timeout: float = DEFAULT_MAIL_TIMEOUT
@@ -160,9 +160,11 @@ def send_mail(mail: MailSettings, recipients: Sequence[str], subject: str,
         return f"{where}: TLS failed ({_one_line(error.reason or str(error))})"
     except OSError as error:
         return f"{where}: {_os_reason(error)}"
-    except UnicodeError as error:
-        # smtplib sends the login and password as ASCII only.
-        return f"{where}: {_one_line(str(error))}"
+    except UnicodeError:
+        # smtplib sends the login and password as ASCII only. Its error would quote the
+        # offending character of the password and its position: say which setting only.
+        return (f"{where}: MAIL_USERNAME or MAIL_PASSWORD has characters other than ASCII, "
+                f"which SMTP login cannot send")
     if refused:
         return f"{where}: some recipients were refused ({_refusals(refused)})"
     return None

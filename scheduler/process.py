@@ -8,7 +8,11 @@
 Every child starts a session of its own, so that stopping it (a timeout) can stop
 everything it started, and reads its standard input from /dev/null. An event with
 `user("name")` runs its child as that user: only root can switch, so a tick running as
-anyone else refuses such a run (with a message saying why) unless it is that user.
+anyone else refuses such a run (with a message saying why) unless it is that user. Such
+a child gets a clean environment and none of the tick's descriptors above 2: the tick
+may hold secrets (a Redis URL with its password, MAIL_PASSWORD) and logged-in
+connections that the other user must not get. No child, whoever it runs as, inherits
+the tick's mutex lock descriptors or Redis sockets.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import resource
 import select
 import signal
 import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from scheduler import streams
@@ -61,6 +66,9 @@ class ExitStatus(NamedTuple):
 # Descriptors (held lock files) that a forked job must not keep open: a lock has to die
 # with the process that supervises the run, not live on in the job's child.
 _closed_in_forked_jobs: set[int] = set()
+# Sources of more such descriptors, asked at each fork (a Redis client's sockets come
+# and go with its connection pool).
+_descriptor_sources: list[Callable[[], Iterable[int]]] = []
 
 
 def close_in_forked_jobs(descriptor: int) -> None:
@@ -71,6 +79,35 @@ def close_in_forked_jobs(descriptor: int) -> None:
 def keep_in_forked_jobs(descriptor: int) -> None:
     """Undo `close_in_forked_jobs` (the descriptor is about to be closed anyway)."""
     _closed_in_forked_jobs.discard(descriptor)
+
+
+def hide_from_forked_jobs(source: Callable[[], Iterable[int]]) -> None:
+    """Have every job forked from now on lose the descriptors `source()` names then."""
+    _descriptor_sources.append(source)
+
+
+def _drop_tick_descriptors() -> None:  # pragma: no cover - runs in a forked job
+    """Close the tick's lock descriptors and put /dev/null over its sockets: a socket
+    object still in the job's memory then closes /dev/null, never a file of the job."""
+    for descriptor in _closed_in_forked_jobs:
+        with contextlib.suppress(OSError):
+            os.close(descriptor)
+    hidden = {descriptor for source in _descriptor_sources for descriptor in source()}
+    if hidden:
+        null = os.open(os.devnull, os.O_RDWR)
+        for descriptor in hidden - {null}:
+            with contextlib.suppress(OSError):
+                os.dup2(null, descriptor)
+        os.close(null)
+
+
+# What a task run as another user keeps of the tick's environment (besides its own
+# HOME, USER, LOGNAME, SHELL and PATH): what cron passes on, the application's mode, and
+# where the application is (a command task is artisan started again: without these it
+# could not find the kernel and commands it was configured with). None is a secret.
+KEPT_VARIABLES = ("LANG", "LC_ALL", "TZ", "APP_ENV", "SCHEDULER_ROOT", "SCHEDULER_KERNEL",
+                  "SCHEDULER_COMMANDS")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class CannotSwitchUser(OSError):
@@ -85,29 +122,35 @@ class RunAs(NamedTuple):
     gid: int
     groups: tuple[int, ...]
     home: str
+    shell: str
+    passed: tuple[str, ...] = ()  # variables of the tick passed on, as user(env=...) names
 
     @classmethod
-    def named(cls, name: str) -> RunAs:
+    def named(cls, name: str, passed: tuple[str, ...] = ()) -> RunAs:
         try:
             entry = pwd.getpwnam(name)
         except KeyError:
             raise CannotSwitchUser(f"there is no user {name!r} on this machine") from None
         groups = tuple(os.getgrouplist(name, entry.pw_gid))
-        return cls(name, entry.pw_uid, entry.pw_gid, groups, entry.pw_dir)
+        return cls(name, entry.pw_uid, entry.pw_gid, groups, entry.pw_dir,
+                   entry.pw_shell or "/bin/sh", passed)
 
-    def environment(self, base: dict[str, str]) -> dict[str, str]:
-        """`base` with the variables that say who and where home is, as `su -` sets them."""
-        return {**base, "HOME": self.home, "USER": self.name, "LOGNAME": self.name}
+    def environment(self, tick: Mapping[str, str]) -> dict[str, str]:
+        """The task's whole environment, as `su -` and cron build it: who it is, where
+        home is, a standard PATH, and only the listed variables of the `tick`'s."""
+        kept = {name: tick[name] for name in (*KEPT_VARIABLES, *self.passed) if name in tick}
+        return {"PATH": DEFAULT_PATH, **kept, "HOME": self.home, "USER": self.name,
+                "LOGNAME": self.name, "SHELL": self.shell}
 
 
-def switch_for(user: str | None) -> RunAs | None:
+def switch_for(user: str | None, passed: tuple[str, ...] = ()) -> RunAs | None:
     """The user to switch to for a task run as `user`; None when no switch is needed.
 
     Raises CannotSwitchUser when one is needed and this process is not root.
     """
     if user is None:
         return None
-    target = RunAs.named(user)
+    target = RunAs.named(user, passed)
     euid = os.geteuid()
     if euid == target.uid:
         return None
@@ -208,8 +251,7 @@ def _run_in_child(function: Callable[..., Any], args: tuple[Any, ...],
                   run_as: RunAs | None) -> None:  # pragma: no cover
     code = 1
     try:
-        for descriptor in _closed_in_forked_jobs:
-            os.close(descriptor)
+        _drop_tick_descriptors()
         os.setsid()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
@@ -218,6 +260,7 @@ def _run_in_child(function: Callable[..., Any], args: tuple[Any, ...],
         os.dup2(output.fileno(), 1)
         os.dup2(output.fileno(), 2)
         if run_as is not None:
+            os.closerange(3, _descriptor_limit())  # nothing of the tick's but 0, 1, 2
             _drop_to(run_as)
         result = call_user_code(function, *args, **kwargs)  # an async job runs to the end
         # As in Laravel, a job that returns False has failed (None, or anything else,
@@ -244,7 +287,19 @@ def _drop_to(run_as: RunAs) -> None:  # pragma: no cover - runs in a forked job
     os.setgroups(list(run_as.groups))
     os.setgid(run_as.gid)
     os.setuid(run_as.uid)
-    os.environ.update(run_as.environment({}))
+    clean = run_as.environment(os.environ)
+    os.environ.clear()
+    os.environ.update(clean)
+    # The tick's settings (MAIL_PASSWORD, the cache URL) are forgotten: the job reads
+    # its own from the clean environment and whatever .env its user may read.
+    from scheduler import settings as settings_module
+
+    settings_module.forget()
+
+
+def _descriptor_limit() -> int:  # pragma: no cover - runs in a forked job
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if 0 < soft < 1 << 20 else 1 << 16
 
 
 def _exit_code_of(stop: SystemExit) -> int:
@@ -266,7 +321,7 @@ class SpawnedProcess:
             # Popen switches in the child between fork and exec: groups, gid, then uid.
             switch = {"user": run_as.uid, "group": run_as.gid,
                       "extra_groups": list(run_as.groups),
-                      "env": run_as.environment(dict(os.environ))}
+                      "env": run_as.environment(os.environ)}
         self._process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
             cwd=settings.root, start_new_session=True, close_fds=True, **switch)
@@ -291,12 +346,14 @@ def artisan_argv() -> list[str]:
     return [sys.executable, "-m", "scheduler"]
 
 
-def start(task: Task, output: BinaryIO, settings: Settings, user: str | None = None) -> Child:
-    """Start `task` with its stdout and stderr going to `output`, as `user` if given.
+def start(task: Task, output: BinaryIO, settings: Settings, user: str | None = None,
+          passed: tuple[str, ...] = ()) -> Child:
+    """Start `task` with its stdout and stderr going to `output`, as `user` if given
+    (with a clean environment plus the variables named in `passed`).
 
     Raises OSError (CannotSwitchUser for a user it cannot run as) when it cannot start.
     """
-    run_as = switch_for(user)
+    run_as = switch_for(user, passed)
     if isinstance(task, JobTask):
         return ForkedJob(task.function, task.args, task.kwargs, output, run_as)
     if isinstance(task, CommandTask):

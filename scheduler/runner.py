@@ -1,8 +1,10 @@
 """One tick of the scheduler, start to exit: what `artisan schedule:run` does.
 
-The tick claims the minute for this host (a second tick of the same minute runs
-nothing), finds the events due in it, and runs them in the order they were declared,
-one after another, each in a child process. Events that repeat within the minute
+The tick finds the events due in its minute and runs them in the order they were
+declared, one after another, each in a child process. Each run is first claimed for
+this host and marked started (`scheduler.claims`), so a second tick of the minute runs
+only what never started: nothing, after a tick that finished; the rest, after one
+that was killed. Events that repeat within the minute
 (`every(30)`) are started at their offsets by a loop process of their own, which keeps
 the tick alive until the minute ends. The tick prints one line per task and exits
 non-zero if anything it ran failed; one failing task never stops the others.
@@ -21,11 +23,12 @@ import traceback
 from collections.abc import Callable, Collection
 from datetime import datetime, tzinfo
 
+from scheduler import process
+from scheduler.claims import HostClaims, RunClaim
 from scheduler.event import Event
 from scheduler.execution import RunOutcome, report_event, run_event
 from scheduler.maintenance import is_down
 from scheduler.mutex import (
-    FileMutexBackend,
     MutexBackend,
     MutexUnavailable,
     backend_for,
@@ -35,6 +38,7 @@ from scheduler.pause import paused_message, paused_since
 from scheduler.process import fork_child
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings
+from scheduler.storage import UnsafeStorage, storage_folder
 from scheduler.tasks import CommandTask
 from scheduler.ticklog import FORMAT_VARIABLE, TickLog
 from scheduler.zones import UTC
@@ -75,6 +79,9 @@ class Tick:
         self.dry_run = False
         self._mutexes: MutexBackend | None = None
         self._pause_reported = False
+        self._claims = HostClaims(settings, f"{namespace(settings)}-{settings.host}")
+        self._claim_keys: dict[int, str] = {}
+        self._claims_warned = False
 
     def mutexes(self) -> MutexBackend:
         """The mutex store, set up on first use (most ticks need none)."""
@@ -85,10 +92,10 @@ class Tick:
     def run(self, *, dry_run: bool = False) -> int:
         """Run (or with `dry_run`, list) the due events; return the exit code."""
         self.dry_run = dry_run
-        if not dry_run and not self._claim_minute():
-            self.echo(f"A tick already ran for {self._stamp(self.minute)} on this host "
-                      f"({self.settings.host}); nothing to do.")
-            return 0
+        refusal = self._storage_refusal()
+        if refusal is not None:
+            self.echo(refusal)
+            return 2
         if not dry_run:
             self._record_history()
         broken = set()
@@ -112,20 +119,41 @@ class Tick:
         repeating = [event for event in due if event.repeat_seconds]
         if dry_run:
             return self._list(due, quiet=paused is not None)
+        self._claims.forget_old(self.minute)
         loop = self._start_sub_minute_loop(repeating) if repeating else None
-        ran_any = bool(repeating)
+        ran_any = loop is not None
+        already = []
+        if repeating and loop is None:
+            already.append("The sub-minute tasks of this minute run in another tick of "
+                           "this host.")
         for event in due:
             if event.repeat_seconds or not self._conditions_pass(event):
                 continue
+            claim = self._claim(event, self.minute)
+            if isinstance(claim, str):
+                already.append(f"Skipping {event.display_name}: {claim}")
+                continue
             ran_any = True
-            self._report(run_event(event, self.settings, scheduled=self.minute,
-                                   mutexes=self.mutexes, listeners=self.schedule.listeners))
+            try:
+                outcome = run_event(event, self.settings, scheduled=self.minute,
+                                    mutexes=self.mutexes, listeners=self.schedule.listeners,
+                                    on_start=self._starter(claim))
+            finally:
+                if claim is not None:
+                    claim.release()
+            self._report(outcome)
         if loop is not None:
             _, status = os.waitpid(loop, 0)
             if os.waitstatus_to_exitcode(status) != 0:
                 self.failed = True
-        if not ran_any and paused is None:  # a paused tick has said why already
-            self.echo(NOTHING_DUE)
+        if already and not ran_any:
+            self.echo(f"A tick already ran for {self._stamp(self.minute)} on this host "
+                      f"({self.settings.host}); nothing to do.")
+        else:
+            for line in already:
+                self.echo(line)
+            if not ran_any and not repeating and paused is None:  # a paused tick said why
+                self.echo(NOTHING_DUE)
         return 1 if self.failed else 0
 
     def _record_history(self) -> None:
@@ -133,6 +161,57 @@ class Tick:
         from scheduler.history.recorder import start_recording  # not for dry runs
 
         start_recording(self.schedule, self.settings, self.minute)
+
+    def _storage_refusal(self) -> str | None:
+        """Why the storage folder may not be used (others can write to it), or None.
+
+        A storage folder that is missing, or cannot be opened at all, is no reason to
+        refuse: the tasks that need it make it, or say why they cannot, one by one.
+        """
+        try:
+            with storage_folder(self.settings, create=False):
+                return None
+        except UnsafeStorage as error:
+            return str(error.strerror)
+        except OSError:
+            return None
+
+    def _claim(self, event: Event, instant: datetime) -> RunClaim | str | None:
+        """This host's claim on `event`'s run for `instant`: a RunClaim (run it, and
+        mark it started with `_starter`), a reason to skip it (it started already), or
+        None when the claims cannot be read or written: then it runs anyway, after one
+        warning per tick, since a full or read-only disk must not stop a task that
+        needs no storage."""
+        if not self._claim_keys:
+            self._claim_keys = claim_keys(self.schedule)
+        try:
+            return self._claims.claim(self._claim_keys[id(event)], instant)
+        except (OSError, ValueError) as error:
+            self._warn_claims_unavailable(error)
+            return None
+
+    def _starter(self, claim: RunClaim | None) -> Callable[[], None] | None:
+        """What `run_event` calls just before the task starts: record "started" (as
+        late as possible, so a tick killed earlier leaves the run to a retry)."""
+        if claim is None:
+            return None
+
+        def mark_started() -> None:
+            try:
+                claim.mark_started()
+            except (OSError, ValueError) as error:
+                self._warn_claims_unavailable(error)
+
+        return mark_started
+
+    def _warn_claims_unavailable(self, error: BaseException) -> None:
+        if self._claims_warned:
+            return
+        self._claims_warned = True
+        reason = getattr(error, "strerror", None) or str(error)
+        self.echo(f"Warning: cannot record which tasks started in {self._claims.path} "
+                  f"({reason}); running them without the guard against a second tick "
+                  f"of this minute.")
 
     def _paused_since(self) -> str | None:
         """When the schedule was paused, or None; an unreachable store fails the tick
@@ -143,13 +222,6 @@ class Tick:
             self._fail(f"Could not tell whether the schedule is paused ({error}); running "
                        f"as if it were not.")
             return None
-
-    def _claim_minute(self) -> bool:
-        """Claim this minute for this host: a second tick of the minute runs nothing."""
-        guard = FileMutexBackend(self.settings.storage / "framework" / "ticks",
-                                 f"{namespace(self.settings)}-{self.settings.host}",
-                                 base=self.settings.storage)
-        return guard.claim("tick", self.minute)
 
     def _list(self, due: list[Event], *, quiet: bool = False) -> int:
         listed = False
@@ -164,7 +236,7 @@ class Tick:
         return 1 if self.failed else 0
 
     # -- sub-minute events: a loop process for the rest of the minute -----------------------
-    def _start_sub_minute_loop(self, events: list[Event]) -> int:
+    def _start_sub_minute_loop(self, events: list[Event]) -> int | None:
         """Fork the process that starts the repeating events at their offsets.
 
         A process of its own, so that its runs start on time whatever the foreground
@@ -174,9 +246,18 @@ class Tick:
         from scheduler.subminute import SubMinuteLoop  # only ticks with such events
 
         minute_start = float(int(time.time()) // 60 * 60)
+        try:
+            guard = self._claims.hold_loop(self.minute)
+        except (OSError, ValueError) as error:
+            self._warn_claims_unavailable(error)
+            guard = -1
+        if guard is None:
+            return None  # the loop of another tick of this minute is alive
 
         def loop_process() -> int:  # pragma: no cover - runs in the forked loop process
             self.failed = False
+            if guard >= 0:
+                process.close_in_forked_jobs(guard)  # it dies with this loop, not its runs
             runs: list[int] = []
             loop = SubMinuteLoop(events, minute_start,
                                  lambda event, at: self._start_repeat(event, at, runs),
@@ -188,7 +269,11 @@ class Tick:
                 self.failed |= os.waitstatus_to_exitcode(status) != 0
             return 1 if self.failed else 0
 
-        return fork_child(loop_process)
+        try:
+            return fork_child(loop_process)
+        finally:
+            if guard >= 0:
+                os.close(guard)  # the loop process holds it now
 
     def _start_repeat(self, event: Event, at: float, runs: list[int]) -> None:
         """Fork the run of `event` for the instant `at`, a moment away (the loop calls
@@ -199,6 +284,10 @@ class Tick:
         if not event.runs_when_paused and self._paused_now():
             self._skipped(event, "paused", "the schedule is paused", instant)
             return
+        claim = self._claim(event, instant)
+        if isinstance(claim, str):
+            return  # a run of this instant started in an earlier loop of the minute
+        starter = self._starter(claim)
 
         def one_run() -> int:  # pragma: no cover - runs in the forked child
             self.failed = False
@@ -210,10 +299,15 @@ class Tick:
             if not self._conditions_pass(event, instant):
                 return 1 if self.failed else 0
             self._report(run_event(event, self.settings, scheduled=instant,
-                                   mutexes=self.mutexes, listeners=self.schedule.listeners))
+                                   mutexes=self.mutexes, listeners=self.schedule.listeners,
+                                   on_start=starter))
             return 1 if self.failed else 0
 
-        runs.append(fork_child(one_run))
+        try:
+            runs.append(fork_child(one_run))
+        finally:
+            if claim is not None:
+                claim.release()  # the run's process holds it now, until it starts
 
     def _paused_now(self) -> bool:
         """Whether a pause holds back the sub-minute loop's next run (said once)."""
@@ -303,6 +397,17 @@ class Tick:
 
     def _stamp(self, moment: datetime) -> str:
         return format_stamp(moment, self.settings.timezone)
+
+
+def claim_keys(schedule: Schedule) -> dict[int, str]:
+    """Each event's name in this host's claims (by `id`): its mutex key, and which of
+    the events sharing that key it is (two identical declarations are two runs)."""
+    seen: dict[str, int] = {}
+    keys = {}
+    for event in schedule.events:
+        index = seen[event.mutex_key] = seen.get(event.mutex_key, -1) + 1
+        keys[id(event)] = event.mutex_key if index == 0 else f"{event.mutex_key}.{index}"
+    return keys
 
 
 def format_stamp(moment: datetime, zone: tzinfo) -> str:

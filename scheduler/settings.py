@@ -66,22 +66,26 @@ class Settings(NamedTuple):
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a `.env` file: `KEY=value` lines, `#` comments, optional quotes, `export`."""
+    """The variables of a `.env` file, by python-dotenv's rules (the ones Python users
+    know): `KEY=value`, `export KEY=value`, no escapes in single quotes, escapes
+    (`\\n`, `\\"`) in double quotes, `# comments` after a space outside quotes,
+    `${VAR}` and `${VAR:-default}` expanded (quoted or not) from earlier lines and the
+    environment. A key without `=` and a file that cannot be read are ignored.
+    """
     try:
-        text = path.read_text()
-    except OSError:
+        if not path.is_file():
+            return {}  # most deployments have none: the import below is not paid for
+    except OSError:  # a folder this user may not enter (a task run as another user)
         return {}
-    values: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+    # Imported here: it costs a few milliseconds (it brings `logging`), which ticks of
+    # projects without a .env file need not pay.
+    from dotenv import dotenv_values
+
+    try:
+        values = dotenv_values(path, encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    return {key: value for key, value in values.items() if value is not None}
 
 
 _current: Settings | None = None
@@ -93,6 +97,12 @@ def current() -> Settings:
     if _current is None:
         _current = Settings.load()
     return _current
+
+
+def forget() -> None:
+    """Drop the process's settings; the next `current()` reads them afresh."""
+    global _current
+    _current = None
 
 
 def configure(settings: Settings) -> Settings:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from scheduler import settings as settings_module
+from tests.postgres_support import postgres_url  # noqa: F401 - a fixture
 from tests.redis_support import redis_server, redis_url  # noqa: F401 - fixtures
 from tests.servers import http_server, smtp, smtp_with_login  # noqa: F401 - fixtures
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -114,3 +115,22 @@ def processes_started_in(folder: Path, env: Mapping[str, str]) -> Iterator[Start
                 process.wait()
         for pid in processes_in(folder):
             os.kill(pid, signal.SIGKILL)
+
+
+def history_dump(storage: Path) -> str:
+    """Every record of the run history in `storage` (not the tasks' own output, which
+    holds whatever the tasks printed), as text, for tests that check what the scheduler
+    itself wrote down."""
+    from scheduler.history.sqlite import SqliteStore
+    from scheduler.history.store import StoreError
+
+    path = storage / "scheduler.sqlite3"
+    if not path.is_file() or path.is_symlink():
+        return ""
+    store = SqliteStore(path, storage)
+    try:
+        return json.dumps([record.as_json() for record in store.runs()])
+    except StoreError:
+        return ""
+    finally:
+        store.close()

@@ -121,3 +121,20 @@ def test_croniter_identity_is_found_without_importing_it(tmp_path: Path) -> None
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).parent.parent, check=True).stdout.split()
     assert out == ["True", "False"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a folder's group needs root")
+def test_a_storage_shared_with_a_group_on_purpose_keeps_its_cache(project: Project) -> None:
+    project.kernel(KERNEL)
+    project.storage.mkdir(parents=True, exist_ok=True)
+    os.chown(project.storage, 0, 1)  # group "daemon", given write access on purpose
+    project.storage.chmod(0o770)
+    shared = {"PYTHONPROFILEIMPORTTIME": "1", "SCHEDULER_STORAGE_SHARED_GROUP": "daemon"}
+    first = project.artisan("schedule:run", "--dry-run", "--at", "2026-03-08T07:00:00Z",
+                            env=shared)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "croniter" in first.stderr
+    second = project.artisan("schedule:run", "--dry-run", "--at", "2026-03-08T07:15:00Z",
+                             env=shared)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "croniter" not in second.stderr

@@ -1,9 +1,7 @@
 """The run history on PostgreSQL, shared by several servers, and stores that fail for
 real: a port nobody listens on, a server that never answers, a disk that is full.
 
-The PostgreSQL tests use the server on 127.0.0.1:5432 (`SCHEDULER_TEST_POSTGRES_URL`
-to use another), in a database each test creates and drops. Without a server they are
-skipped, except under CI=true, where they fail.
+The PostgreSQL tests use a database of their own (`postgres_url`, tests/postgres_support).
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,39 +21,9 @@ import pytest
 from tests.conftest import Project
 from tests.kernels import RECORDING_KERNEL as HEADER
 from tests.kernels import ran, wait_for
+from tests.postgres_support import SECRET, _in_ci
 
 AT = "2026-03-08T07:00:00Z"
-ADMIN_URL = os.environ.get("SCHEDULER_TEST_POSTGRES_URL",
-                           "postgresql://postgres@127.0.0.1:5432/postgres")
-# A password in the URL: the server trusts local connections and ignores it, and it
-# must never be printed.
-SECRET = "s3cret-Pa55word"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """The URL of a fresh database on the test server, dropped afterwards."""
-    import psycopg
-
-    name = f"scheduler_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as error:
-        if _in_ci():
-            pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL}: {error}")
-        pytest.skip(f"PostgreSQL is not reachable at {ADMIN_URL}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            user = ADMIN_URL.split("://", 1)[1].split("@", 1)[0].split(":", 1)[0]
-            host = ADMIN_URL.rsplit("@", 1)[1].rsplit("/", 1)[0]
-            yield f"postgresql://{user}:{SECRET}@{host}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def history_json(project: Project, env: dict[str, str]) -> list[dict[str, Any]]:
@@ -198,7 +165,7 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A 512 KB tmpfs, mounted for the test (root only)."""
     mount_point = tmp_path / "small-disk"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs",
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs",
                               str(mount_point)], capture_output=True, text=True)
     if mounted.returncode != 0:
         if _in_ci():

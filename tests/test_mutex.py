@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from scheduler import Schedule
-from scheduler.mutex import Acquired, Blocked, FileMutexBackend
+from scheduler.mutex import Acquired, Blocked
+from scheduler.mutex.files import FileMutexBackend
 from tests.conftest import Project
 from tests.kernels import wait_for
 
@@ -242,3 +243,34 @@ def test_one_function_with_different_arguments_makes_different_mutexes() -> None
     files = schedule.job(backup, "files").hourly()
     assert database.mutex_key != files.mutex_key
     assert database.display_name.endswith("backup('db')")
+
+
+@pytest.mark.parametrize(("cache_url", "imported", "not_imported"), [
+    (None, "scheduler.mutex.files", ("scheduler.mutex.redis", "scheduler.mutex.postgres",
+                                     "redis", "psycopg")),
+    ("redis://127.0.0.1:1/0", "scheduler.mutex.redis",
+     ("scheduler.mutex.files", "scheduler.mutex.postgres", "psycopg")),
+    ("postgresql://app@127.0.0.1:1/app", "scheduler.mutex.postgres",
+     ("scheduler.mutex.files", "scheduler.mutex.redis", "redis")),
+])
+def test_a_tick_imports_only_the_mutex_backend_it_uses(
+        project: Project, cache_url: str | None, imported: str,
+        not_imported: tuple[str, ...]) -> None:
+    project.kernel("""
+import sys
+from scheduler import schedule
+from scheduler.settings import current
+
+def report():
+    current().storage.mkdir(parents=True, exist_ok=True)
+    (current().storage / "modules.txt").write_text("\\n".join(sorted(sys.modules)))
+
+def schedule_tasks():
+    schedule().job(report).name("guarded").without_overlapping()
+    schedule().job(report).name("plain")
+""")
+    env = {} if cache_url is None else {"SCHEDULER_CACHE_URL": cache_url}
+    project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z", env=env)
+    modules = set((project.storage / "modules.txt").read_text().split())
+    assert imported in modules
+    assert not modules & set(not_imported)

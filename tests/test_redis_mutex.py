@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import redis
 
-from scheduler.mutex import Acquired, Blocked, Holder, RedisMutexBackend
+from scheduler.mutex import Acquired, Blocked, Holder
+from scheduler.mutex.redis import RedisMutexBackend
 from tests.conftest import Project
 
 UTC = timezone.utc
@@ -75,7 +76,7 @@ def test_renewal_stops_at_the_expiration(redis_url: str) -> None:
 
 def test_a_killed_holders_lease_lapses(redis_url: str) -> None:
     code = ("import time, datetime, sys\n"
-            "from scheduler.mutex import RedisMutexBackend\n"
+            "from scheduler.mutex.redis import RedisMutexBackend\n"
             f"backend = RedisMutexBackend({redis_url!r}, 'production',"
             " lease=datetime.timedelta(seconds=1))\n"
             "held = backend.acquire('crashy', datetime.timedelta(hours=1))\n"

@@ -1,0 +1,66 @@
+"""Overlap and one-server mutexes and the schedule's flags, in the store
+`SCHEDULER_CACHE_URL` names: files under storage (one machine), Redis or PostgreSQL
+(many servers). The interface and its records are in `base`; each backend is a module
+of its own (`files`, `redis`, `postgres`), and `backend_for` imports only the one it
+returns, so a tick pays for no store it does not use.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from scheduler.mutex.base import (
+    CLAIM_TTL,
+    DEFAULT_LEASE,
+    Acquired,
+    Blocked,
+    HeldLock,
+    Holder,
+    MutexBackend,
+    MutexUnavailable,
+    claim_key,
+    namespace,
+    redact,
+)
+from scheduler.settings import Settings
+from scheduler.storage import Trust, UnsafeStorage
+
+__all__ = ["CLAIM_TTL", "DEFAULT_LEASE", "Acquired", "Blocked", "HeldLock", "Holder",
+           "MutexBackend", "MutexUnavailable", "backend_for", "claim_key", "namespace",
+           "redact"]
+
+
+def backend_for(settings: Settings) -> MutexBackend:
+    """The backend `SCHEDULER_CACHE_URL` names: unset → files, `redis://` → Redis,
+    `postgresql://` → PostgreSQL."""
+    url = settings.cache_url
+    if not url:
+        try:
+            trust = Trust.of(settings)
+        except UnsafeStorage as error:
+            raise MutexUnavailable(error.strerror) from None
+        from scheduler.mutex.files import FileMutexBackend
+
+        return FileMutexBackend(settings.storage / "mutex", namespace(settings),
+                                base=settings.storage, trust=trust)
+    # Not urlsplit: it raises on a stray `[`, and a bad URL must not stop the tick.
+    scheme = url.partition("://")[0] if "://" in url else ""
+    if scheme in ("redis", "rediss", "unix", "postgresql", "postgres"):
+        lease = settings.get("SCHEDULER_LEASE_SECONDS", "")
+        try:
+            seconds = float(lease) if lease else DEFAULT_LEASE.total_seconds()
+        except ValueError:
+            seconds = 0
+        if seconds <= 0:
+            raise MutexUnavailable(f"SCHEDULER_LEASE_SECONDS {lease!r} is not a positive "
+                                   f"number of seconds")
+        if scheme.startswith("postgres"):
+            from scheduler.mutex.postgres import PostgresMutexBackend
+
+            return PostgresMutexBackend(url, namespace(settings), timedelta(seconds=seconds))
+        from scheduler.mutex.redis import RedisMutexBackend
+
+        return RedisMutexBackend(url, namespace(settings), timedelta(seconds=seconds))
+    raise MutexUnavailable(f"SCHEDULER_CACHE_URL {redact(url)!r}: unsupported scheme "
+                           f"{scheme!r} (use redis://host:port/db or "
+                           f"postgresql://user@host/db, or leave it unset for files)")
