@@ -14,8 +14,15 @@ from pathlib import Path
 from scheduler import maintenance_mode, schedule
 from scheduler.settings import current
 
+# The tasks' own messages go to their captured output (stderr in a task's process). Only
+# this logger is configured: configuring the root logger would show the tick's lines,
+# which go through the "scheduler" logger, a second time (see README, Logging).
 logger = logging.getLogger("console.kernel")
-logging.basicConfig(level=logging.INFO, format="%(message)s")
+logger.setLevel(logging.INFO)
+logger.propagate = False
+_handler = logging.StreamHandler()
+_handler.setFormatter(logging.Formatter("%(message)s"))
+logger.addHandler(_handler)
 
 # Files older than this are removed from the uploads folder by the nightly cleanup.
 UPLOAD_RETENTION_DAYS = 30

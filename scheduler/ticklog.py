@@ -6,8 +6,9 @@ fields `task` (the task's display name), `status` (DONE, FAIL, STARTED, SKIPPED)
 `duration` (seconds), None on lines that are not about one run.
 
 stdout gets the same lines as text, or with `SCHEDULER_LOG_FORMAT=json` one JSON object
-per line, for container log collectors. A stdout that cannot be written is dropped
-(see scheduler.streams); the logger still gets every line.
+per line, for container log collectors, or with `off` nothing (the logger alone). A
+stdout that cannot be written is dropped (see scheduler.streams); the logger still gets
+every line.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from scheduler.zones import UTC
 
 LOGGER_NAME = "scheduler"
 FORMAT_VARIABLE = "SCHEDULER_LOG_FORMAT"
-FORMATS = ("text", "json")
+# `off`: nothing on stdout, for an application whose own logging (a root handler that
+# `logging.basicConfig` set up, say) already shows the `scheduler` logger's records.
+FORMATS = ("text", "json", "off")
 
 logger = logging.getLogger(LOGGER_NAME)
 # A library's logger stays silent unless the application configures it: without this,
@@ -50,6 +53,7 @@ class TickLog:
         self.write = write or write_stdout
         chosen = log_format.strip().lower() or "text"
         self.json = chosen == "json"
+        self.quiet = chosen == "off"
         if chosen not in FORMATS:
             self(f"Warning: {FORMAT_VARIABLE}={log_format!r} is not one of "
                  f"{', '.join(FORMATS)}; printing text.", level=logging.WARNING)
@@ -58,6 +62,8 @@ class TickLog:
                  duration: float | None = None, level: int = logging.INFO) -> None:
         fields = {"task": task, "status": status, "duration": duration}
         logger.log(level, message, extra=fields)
+        if self.quiet:
+            return
         if not self.json:
             self.write(message)
             return

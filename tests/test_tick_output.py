@@ -109,7 +109,7 @@ def test_an_unknown_log_format_is_named_and_text_is_printed(project: Project) ->
     result = project.artisan("schedule:run", *AT, env={"SCHEDULER_LOG_FORMAT": "xml"})
     assert result.returncode == 0
     first, *rest = result.stdout.splitlines()
-    assert first == ("Warning: SCHEDULER_LOG_FORMAT='xml' is not one of text, json; "
+    assert first == ("Warning: SCHEDULER_LOG_FORMAT='xml' is not one of text, json, off; "
                      "printing text.")
     assert len(rest) == 3 and all(line.endswith("DONE") for line in rest)
 
@@ -250,3 +250,18 @@ def test_a_non_blocking_stdout_that_is_full_for_now_is_waited_for_not_dropped(
     assert ran(project) == ["one", "two", "three"]
     lines = received.replace(b"x", b"").decode().splitlines()
     assert [line.rsplit(" ", 1)[1] for line in lines] == ["DONE", "DONE", "DONE"]
+
+
+def test_off_leaves_the_lines_to_the_applications_own_logging(project: Project) -> None:
+    # An application that configures the root logger sees every line once, from its
+    # own handler, and none on stdout.
+    project.kernel(RECORDING_KERNEL + """
+import logging
+logging.basicConfig(format="app: %(status)s %(message)s", level=logging.INFO)
+""" + THREE_TASKS)
+    result = project.artisan("schedule:run", *AT, env={"SCHEDULER_LOG_FORMAT": "off"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3 and all(line.startswith("app: DONE ") for line in lines)
+    assert ran(project) == ["one", "two", "three"]
