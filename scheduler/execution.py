@@ -2,7 +2,8 @@
 
 1. claim the one-server slot and take the overlap lock, if the event asks for them;
 2. `before` hooks and pings;
-3. the task in a child process (stopped if it outlives its `timeout`);
+3. the task in a child process (stopped if it outlives its `timeout`); a dispatched
+   task's child sends the job to its queue, and the queue's id for it is recorded;
 4. its output to the files and e-mails it asks for;
 5. `on_success` or `on_failure` hooks and pings, then `after` hooks and pings;
 6. release the lock, and tell the listeners (the run history is one) how it ended.
@@ -33,6 +34,7 @@ from scheduler.mutex import Blocked, HeldLock, MutexBackend, MutexUnavailable, b
 from scheduler.process import ExitStatus
 from scheduler.settings import Settings
 from scheduler.storage import UnsafeStorage, open_output_file
+from scheduler.tasks import SEND_TIMEOUT, DispatchTask
 from scheduler.zones import UTC
 
 # How much of a task's output is kept in memory for hooks, e-mails and failure reports;
@@ -64,6 +66,8 @@ class RunOutcome:
     background: bool = False
     # The instant the run was due for (None for a run started by hand, schedule:test).
     scheduled: datetime | None = None
+    # A dispatched task: the id the queue gave the job (None if none was sent).
+    job_id: str | None = None
 
     @property
     def task_succeeded(self) -> bool:
@@ -84,7 +88,7 @@ class RunOutcome:
         return {"event": self.event, "outcome": self,
                 "output": self.output, "duration": self.duration,
                 "exit_code": self.status.code if self.status is not None else None,
-                "reason": self.skip_code or self.not_run}
+                "reason": self.skip_code or self.not_run, "job_id": self.job_id}
 
     def output_tail(self, lines: int = 20) -> list[str]:
         return self.output.rstrip("\n").splitlines()[-lines:] if self.output.strip() else []
@@ -127,9 +131,9 @@ def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = 
     if event.background and allow_background:
         if on_start is not None:
             on_start()
-        _hand_to_supervisor(event, settings, lock, outcome, listeners)
+        _hand_to_supervisor(event, settings, lock, outcome, listeners, mutexes)
         return outcome
-    _run_and_finish(event, settings, lock, outcome, listeners, on_start)
+    _run_and_finish(event, settings, lock, outcome, listeners, mutexes, on_start)
     return outcome
 
 
@@ -141,10 +145,13 @@ def report_event(listeners: Listeners, name: str, outcome: RunOutcome) -> None:
 
 def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
                     outcome: RunOutcome, listeners: Listeners,
+                    mutexes: Callable[[], MutexBackend] | None,
                     on_start: Callable[[], None] | None = None) -> None:
     try:
         report_event(listeners, "starting", outcome)
         _run_task(event, settings, lock, outcome, on_start)
+        if outcome.job_id and lock is not None and isinstance(event.task, DispatchTask):
+            _remember_dispatch(event, settings, mutexes, outcome)
     finally:
         if lock is not None:
             lock.release()
@@ -156,7 +163,8 @@ def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
 
 
 def _hand_to_supervisor(event: Event, settings: Settings, lock: HeldLock | None,
-                        outcome: RunOutcome, listeners: Listeners) -> None:
+                        outcome: RunOutcome, listeners: Listeners,
+                        mutexes: Callable[[], MutexBackend] | None) -> None:
     """Fork a detached supervisor that runs the task's whole lifecycle, and return.
 
     The supervisor is a grandchild in a session of its own, so it outlives the tick and
@@ -167,7 +175,7 @@ def _hand_to_supervisor(event: Event, settings: Settings, lock: HeldLock | None,
     def supervise() -> int:  # pragma: no cover - runs in the supervisor
         _detach_standard_streams()
         outcome.background = True
-        _run_and_finish(event, settings, lock, outcome, listeners)
+        _run_and_finish(event, settings, lock, outcome, listeners, mutexes)
         return 0 if outcome.succeeded else 1
 
     def detach() -> int:  # pragma: no cover - runs in the intermediate child
@@ -211,11 +219,52 @@ def _take_mutexes(event: Event, settings: Settings, scheduled: datetime,
         outcome.skipped = f"the previous run is still running ({taken.holder.describe()})"
         outcome.skip_code = "overlap"
         return None
+    if isinstance(event.task, DispatchTask) and not _previous_dispatch_ended(event, backend,
+                                                                             outcome):
+        taken.lock.release()
+        return None
     if taken.stale is not None:
         outcome.warnings.append(
             f"the previous run ({taken.stale.describe()}) has held the lock for longer than "
             f"its expiration of {event.overlap_expiration} minutes; running anyway")
     return taken.lock
+
+
+def _previous_dispatch_ended(event: Event, backend: MutexBackend, outcome: RunOutcome) -> bool:
+    """For a dispatched task without overlapping: whether the workers have finished the
+    job of its previous dispatch. If not, or if the queue cannot be asked, `outcome`
+    says why it is not sent again (skipped, or not run)."""
+    from scheduler.queues import DispatchFailed, overlap  # only for ticks that dispatch
+
+    try:
+        previous = overlap.previous_run(event, backend)
+    except (DispatchFailed, MutexUnavailable) as error:
+        outcome.not_run = str(error)
+        return False
+    if previous is None or previous.finished:
+        return True
+    if previous.finished is None:
+        outcome.warnings.append(
+            f"the queue cannot tell whether the previous run (task id {previous.job_id}) has "
+            f"finished (a Celery result backend can), so without_overlapping() only keeps "
+            f"two dispatches apart")
+        return True
+    outcome.skipped = (f"the previous run (task id {previous.job_id}) has not finished on "
+                       f"the workers")
+    outcome.skip_code = "overlap"
+    return False
+
+
+def _remember_dispatch(event: Event, settings: Settings,
+                       mutexes: Callable[[], MutexBackend] | None, outcome: RunOutcome) -> None:
+    from scheduler.queues import overlap  # only for ticks that dispatch
+
+    assert outcome.job_id is not None
+    try:
+        backend = mutexes() if mutexes is not None else backend_for(settings)
+        overlap.remember(event, backend, outcome.job_id)
+    except MutexUnavailable as error:
+        outcome.warnings.append(f"the next dispatch cannot know when this run ends: {error}")
 
 
 def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
@@ -234,7 +283,11 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
         else:
             if lock is not None:
                 lock.keep_alive()  # only now: a renewal thread must not exist at the fork
-            outcome.status = _wait(child, event.timeout_seconds, outcome)
+            timeout = event.timeout_seconds
+            if timeout is None and isinstance(event.task, DispatchTask):
+                timeout = SEND_TIMEOUT  # a broker that never answers must not hang the tick
+            outcome.status = _wait(child, timeout, outcome)
+            outcome.job_id = getattr(child, "job_id", None)
         outcome.duration = time.monotonic() - clock
         output.seek(0)
         outcome.output = output.read(OUTPUT_KEPT).decode("utf-8", "replace")

@@ -238,6 +238,10 @@ class GroupTemplate(SharesSettings):
         """`Schedule.exec` with these settings applied."""
         return self._apply(self.schedule.exec(line, *args))
 
+    def dispatch(self, task: Any, *args: Any, queue: Any = None, **kwargs: Any) -> Event:
+        """`Schedule.dispatch` with these settings applied."""
+        return self._apply(self.schedule.dispatch(task, *args, queue=queue, **kwargs))
+
     def _apply(self, event: Event) -> Event:
         # Checked on a scratch event when recorded, so replaying cannot fail here (but
         # for a mutex on a job that has no stable identity: that names the job).

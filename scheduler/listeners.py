@@ -36,9 +36,10 @@ TASK_EVENTS = ("starting", "finished", "failed", "skipped", "background_finished
 # What a listener may ask for by name: the Event, its RunOutcome (scheduler.execution),
 # and from the outcome its output, exit code (None until it ended, or when it did not
 # run), duration in seconds and, for `skipped`/`failed` runs that never started, the
-# reason; `task_event` is the name the listener was called for.
+# reason; `job_id` is the queue's id for a dispatched task's job (None before it was
+# sent, and for other tasks); `task_event` is the name the listener was called for.
 LISTENER_PARAMETERS = ("event", "outcome", "output", "exit_code", "duration", "reason",
-                       "task_event")
+                       "job_id", "task_event")
 # The `reason` codes of skipped runs, as `RunOutcome.skip_code` holds them.
 SKIP_REASONS = ("overlap", "other_server", "filter", "maintenance", "paused")
 

@@ -3,7 +3,9 @@
 * a job is a forked child of the tick: the kernel is already imported, nothing is
   loaded twice, and the function's exception becomes a traceback in its output;
 * a command is `python -m scheduler <name> <args...>`, the arguments passed as a list;
-* a shell task is `/bin/sh -c <line>`.
+* a shell task is `/bin/sh -c <line>`;
+* a dispatch is a forked child too, which sends the job to its queue and hands the
+  queue's id for it back through a pipe (`scheduler/queues`).
 
 Every child starts a session of its own, so that stopping it (a timeout) can stop
 everything it started, and reads its standard input from /dev/null. An event with
@@ -33,7 +35,7 @@ from typing import Any, BinaryIO, NamedTuple, Protocol
 from scheduler import streams
 from scheduler.hooks import call_user_code
 from scheduler.settings import Settings
-from scheduler.tasks import CommandTask, JobTask, ShellTask, Task
+from scheduler.tasks import CommandTask, DispatchTask, JobTask, ShellTask, Task
 
 
 class ExitStatus(NamedTuple):
@@ -228,6 +230,60 @@ class ForkedJob:
         return ExitStatus.from_returncode(os.waitstatus_to_exitcode(status))
 
 
+class ForkedDispatch(ForkedJob):
+    """A job sent to a queue by a forked child: the queue libraries are imported there,
+    and a broker that hangs is stopped with the child. `job_id` is the queue's id for
+    the job once the child has ended (None if it sent nothing)."""
+
+    def __init__(self, task: DispatchTask, output: BinaryIO, run_as: RunAs | None = None) -> None:
+        from scheduler import queues  # the queue code, only for the ticks that dispatch
+
+        read, write = os.pipe()
+        try:
+            super().__init__(queues.send_from_child, (task, write), {}, output, run_as)
+        except BaseException:
+            os.close(read)
+            raise
+        finally:
+            os.close(write)
+        self._id_pipe = read
+        self.job_id: str | None = None
+
+    def wait(self, timeout: float | None = None) -> ExitStatus | None:
+        status = super().wait(timeout)
+        if status is not None and self._id_pipe >= 0:
+            with os.fdopen(self._id_pipe, "rb") as pipe:
+                self.job_id = pipe.read().decode() or None
+            self._id_pipe = -1
+        return status
+
+
+def answer_from_child(body: Callable[[int], None], timeout: float) -> bytes | None:
+    """Run `body(pipe)` in a forked child and return what it wrote to `pipe`; None when
+    the child did not end within `timeout` seconds (it is killed). For questions to a
+    server that may never answer, asked without importing its client into the tick."""
+    read, write = os.pipe()
+
+    def child() -> int:  # pragma: no cover - runs in the forked child
+        for descriptor in (*_closed_in_forked_jobs, read):
+            os.close(descriptor)
+        body(write)
+        return 0
+
+    try:
+        pid = fork_child(child)
+    finally:
+        os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        if not _exits_within(pid, timeout):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+        os.waitpid(pid, 0)
+        return pipe.read()
+
+
 def _exits_within(pid: int, timeout: float) -> bool:
     """Whether the child `pid` ends within `timeout` seconds (it is not reaped here)."""
     try:
@@ -354,6 +410,8 @@ def start(task: Task, output: BinaryIO, settings: Settings, user: str | None = N
     Raises OSError (CannotSwitchUser for a user it cannot run as) when it cannot start.
     """
     run_as = switch_for(user, passed)
+    if isinstance(task, DispatchTask):
+        return ForkedDispatch(task, output, run_as)
     if isinstance(task, JobTask):
         return ForkedJob(task.function, task.args, task.kwargs, output, run_as)
     if isinstance(task, CommandTask):

@@ -381,6 +381,9 @@ class Tick:
         self.echo(run_line(self._stamp(outcome.started), outcome.event.display_name,
                            outcome.duration, status),
                   task=name, status=status, duration=outcome.duration, level=level)
+        if outcome.job_id:
+            self.echo(f"    sent as task id {outcome.job_id}", task=name, status=status,
+                      level=level)
         if not outcome.task_succeeded:
             reason = outcome.status.describe() if outcome.status else "did not run"
             self.echo(f"    {reason}", task=name, status=status, level=level)

@@ -18,7 +18,7 @@ from scheduler.event import Event, InvalidSchedule
 from scheduler.groups import GroupTemplate, SharesSettings
 from scheduler.listeners import Listeners, check_event_name
 from scheduler.maintenance import is_down
-from scheduler.tasks import CommandTask, JobTask, ShellTask
+from scheduler.tasks import CommandTask, DispatchTask, JobTask, ShellTask
 from scheduler.zones import UTC, zone_named
 
 L = TypeVar("L", bound=Callable[..., Any])
@@ -88,6 +88,32 @@ class Schedule(SharesSettings):
             raise InvalidSchedule(f"exec({line!r}): expected a shell command line")
         words = _words(args)
         return self._add(Event(ShellTask(f"{line} {shlex.join(words)}" if words else line)))
+
+    def dispatch(self, task: Any, *args: Any, queue: Any = None, **kwargs: Any) -> Event:
+        """Send `task(*args, **kwargs)` to a queue at each due instant, for its workers to
+        run, instead of running it here (see `scheduler.queues`).
+
+        `task` is a Celery task, a function, or the dotted path of either
+        (`"myapp.tasks.build_report"`: imported only when sent, so that ticks that send
+        nothing never import Celery). `queue` is the Celery queue's name, an RQ `Queue`,
+        or a name given to `scheduler.queues.register()` (an RQ queue or a dispatcher
+        of your own); None sends a Celery task to its default queue.
+        """
+        if isinstance(task, str):
+            if not task.strip() or "." not in task.replace(":", "."):
+                raise InvalidSchedule(f"dispatch({task!r}): expected a dotted path to a task, "
+                                      f"like 'myapp.tasks.build_report'")
+        elif not callable(task):
+            raise InvalidSchedule(f"dispatch({task!r}): expected a Celery task, a function or "
+                                  f"the dotted path of one")
+        if not (queue is None or isinstance(queue, str) or hasattr(queue, "enqueue_call")):
+            raise InvalidSchedule(
+                f"dispatch({DispatchTask(task).target_name!r}, queue={queue!r}): expected a "
+                f"queue name, an RQ Queue or None")
+        if isinstance(queue, str) and not queue.strip():
+            raise InvalidSchedule(f"dispatch({DispatchTask(task).target_name!r}, queue=''): "
+                                  f"a queue name cannot be empty (None: the default queue)")
+        return self._add(Event(DispatchTask(task, args, kwargs, queue)))
 
     # -- task events ------------------------------------------------------------------------
     @overload

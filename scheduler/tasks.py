@@ -1,4 +1,5 @@
-"""What an event runs: a Python function, an artisan command or a shell line.
+"""What an event runs: a Python function, an artisan command, a shell line, or a job
+sent to a queue for its workers to run.
 
 A task knows its identity (stable across processes, used for mutex keys) and its default
 display name; how it is started in a child process is `process.py`'s business.
@@ -126,4 +127,70 @@ class ShellTask(NamedTuple):
         return self.line
 
 
-Task = JobTask | CommandTask | ShellTask
+# How long sending a job to a queue may take when the event sets no timeout(): a broker
+# that accepts the connection and then never answers must not hold up the tick.
+SEND_TIMEOUT = 30.0
+
+
+def target_path(target: Any) -> tuple[str, bool]:
+    """The dotted name of what a dispatch sends, and whether it is the same in every
+    process: a dotted path as given, a Celery task by its registered name, a function
+    by `module.qualname`."""
+    if isinstance(target, str):
+        return target, True
+    celery_name = getattr(target, "name", None)
+    if hasattr(target, "apply_async") and isinstance(celery_name, str):
+        return celery_name, True
+    return _callable_path(target)
+
+
+def queue_label(queue: Any) -> str:
+    """A queue as messages name it: its name, or for an RQ queue `rq 'name'`."""
+    if queue is None or isinstance(queue, str):
+        return repr(queue) if queue else "its default queue"
+    return f"{type(queue).__name__} {getattr(queue, 'name', None) or repr(queue)!r}"
+
+
+class DispatchTask(NamedTuple):
+    """A job sent to a queue (Celery, RQ, or a dispatcher the application registered),
+    for the queue's workers to run; the tick only sends it (`scheduler/queues`).
+
+    `target` is a Celery task, a function, or the dotted path of either
+    (`"myapp.tasks.build_report"`), imported only when it is sent; `queue` is a queue
+    name, an RQ `Queue`, or None for the target's default.
+    """
+
+    target: Any
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = MappingProxyType({})
+    queue: Any = None
+
+    @property
+    def kind(self) -> str:
+        return "dispatch"
+
+    @property
+    def target_name(self) -> str:
+        """The target's dotted name, with its arguments when it has any."""
+        path, _ = target_path(self.target)
+        if not self.args and not self.kwargs:
+            return path
+        return f"{path}({_arguments_text(self.args, self.kwargs)})"
+
+    @property
+    def identity(self) -> str:
+        """`dispatch myapp.tasks.report('daily') to 'reports'`."""
+        return f"dispatch {self.target_name} to {queue_label(self.queue)}"
+
+    @property
+    def stable_identity(self) -> str | None:
+        _, stable = target_path(self.target)
+        text = self.identity
+        return text if stable and " at 0x" not in text else None
+
+    @property
+    def default_name(self) -> str:
+        return self.identity
+
+
+Task = JobTask | CommandTask | ShellTask | DispatchTask

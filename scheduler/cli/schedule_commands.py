@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
@@ -19,12 +19,12 @@ from scheduler.cli.catalog import command_names
 from scheduler.event import Event
 from scheduler.execution import run_event
 from scheduler.kernel import KernelError, load_schedule
-from scheduler.mutex import MutexUnavailable, backend_for
+from scheduler.mutex import MutexBackend, MutexUnavailable, backend_for
 from scheduler.pause import pause, paused_message, paused_since, resume
 from scheduler.runner import INTERRUPT_FLAG, Tick, format_stamp, run_line
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings, current
-from scheduler.tasks import CommandTask
+from scheduler.tasks import CommandTask, DispatchTask
 from scheduler.ticklog import FORMAT_VARIABLE, TickLog, write_stderr
 from scheduler.zones import zone_named
 
@@ -212,11 +212,26 @@ def schedule_clear_cache() -> None:
     events = {event.mutex_key: event for event in schedule.events
               if event.overlap_expiration is not None}
     with _store_errors_end_the_command():
-        removed = backend_for(settings).clear(events)
-    if not removed:
+        backend = backend_for(settings)
+        removed = backend.clear(events)
+        forgotten = _forget_dispatched_jobs(backend, events.values())
+    if not removed and not forgotten:
         typer.echo("No mutexes were found.")
     for key in removed:
         typer.echo(f"Deleting mutex for [{events[key].display_name}]")
+    for event in forgotten:
+        typer.echo(f"Forgetting the last dispatched job of [{event.display_name}]")
+
+
+def _forget_dispatched_jobs(backend: MutexBackend, events: Iterable[Event]) -> list[Event]:
+    """Forget the last job each dispatch without overlapping sent, so that the next due
+    run is sent whatever became of it (a result that was lost, a purged queue)."""
+    dispatches = [event for event in events if isinstance(event.task, DispatchTask)]
+    if not dispatches:
+        return []
+    from scheduler.queues import overlap  # only schedules that dispatch
+
+    return [event for event in dispatches if overlap.forget(event, backend)]
 
 
 def schedule_interrupt() -> None:

@@ -118,7 +118,7 @@ class HistoryRecorder:
                 "exit_code": status.code if status is not None else None,
                 "signal": status.signal if status is not None else None,
                 "duration": outcome.duration, "background": outcome.background,
-                "message": "; ".join(errors) or None,
+                "message": "; ".join(errors) or None, "job_id": outcome.job_id,
                 "output": output_tail(outcome.output, self.config.output_bytes)}
 
 

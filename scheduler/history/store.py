@@ -43,7 +43,7 @@ ENDED_STATUSES = ("success", "failure", "timeout")
 # its own: it may be tens of kilobytes per run).
 RUN_COLUMNS = ("id", "task", "expression", "scheduled_at", "host", "pid", "started_at",
                "finished_at", "status", "reason", "message", "exit_code", "signal",
-               "duration", "background", "attributes")
+               "duration", "background", "attributes", "job_id")
 
 # Forward migrations: (version, statements). `{id}` is the type of an auto-numbered key,
 # `{real}` a double-precision number. Append; never edit a migration that has shipped.
@@ -66,6 +66,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             duration {real},
             background INTEGER NOT NULL DEFAULT 0,
             attributes TEXT NOT NULL DEFAULT '{{}}',
+            job_id TEXT,
             output TEXT NOT NULL DEFAULT '')""",
         "CREATE INDEX runs_by_task ON runs (task, started_at)",
         "CREATE INDEX runs_by_start ON runs (started_at)",
@@ -113,6 +114,7 @@ class RunRecord(NamedTuple):
     duration: float | None  # seconds
     background: bool
     attributes: dict[str, Any]
+    job_id: str | None = None  # a dispatched task: the id its queue gave the job
     ran_on: str | None = None  # skipped because another server ran it: that server
 
     @classmethod
@@ -126,7 +128,8 @@ class RunRecord(NamedTuple):
             reason=values["reason"], message=values["message"],
             exit_code=values["exit_code"], signal=values["signal"],
             duration=values["duration"], background=bool(values["background"]),
-            attributes=json.loads(values["attributes"] or "{}"), ran_on=ran_on)
+            attributes=json.loads(values["attributes"] or "{}"), job_id=values["job_id"],
+            ran_on=ran_on)
 
     def as_json(self) -> dict[str, Any]:
         """The run as `schedule:history --json` prints it."""
@@ -137,7 +140,7 @@ class RunRecord(NamedTuple):
             "status": self.status, "reason": self.reason, "message": self.message,
             "ran_on": self.ran_on, "exit_code": self.exit_code, "signal": self.signal,
             "duration": self.duration, "background": self.background,
-            "attributes": self.attributes,
+            "attributes": self.attributes, "job_id": self.job_id,
         }
 
 
