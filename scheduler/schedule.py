@@ -77,7 +77,10 @@ class Schedule(SharesSettings):
         if not isinstance(name, str) or not name.strip():
             raise InvalidSchedule(f"command({name!r}): expected an artisan command name")
         # shlex only where quoting needs it: a plain line splits on spaces, faster.
-        words = shlex.split(name) if any(c in name for c in "'\"\\") else name.split()
+        try:
+            words = shlex.split(name) if any(c in name for c in "'\"\\") else name.split()
+        except ValueError as error:  # an unbalanced quote
+            raise InvalidSchedule(f"command({name!r}): {error}") from None
         event = self._add(Event(CommandTask(words[0], (*words[1:], *_words(args)))))
         return event.name(description) if description else event
 
@@ -199,12 +202,18 @@ class Schedule(SharesSettings):
 
 def _words(args: tuple[Any, ...]) -> list[str]:
     """Arguments as a list of words: each argument one word, a list or tuple its items,
-    a mapping `{"--disk": "s3"}` `--disk=s3` (a bare flag for the value True)."""
+    a mapping `{"--disk": "s3"}` `--disk=s3`: a bare flag for True, nothing for False or
+    None, and the option once per item for a list (`--tag=a --tag=b`), as Laravel does."""
     words: list[str] = []
     for arg in args:
         if isinstance(arg, Mapping):
             for key, value in arg.items():
-                words.append(str(key) if value is True else f"{key}={value}")
+                if value is True:
+                    words.append(str(key))
+                elif isinstance(value, (list, tuple)):
+                    words.extend(f"{key}={item}" for item in value)
+                elif value is not None and value is not False:
+                    words.append(f"{key}={value}")
         elif isinstance(arg, (list, tuple)):
             words.extend(map(str, arg))
         else:
@@ -218,12 +227,25 @@ def _artisan_command_of(function: Callable[..., Any]) -> tuple[str, str | None]:
 
     for command in registered().values():
         if command.function is function:
+            _check_runnable(command.name, function)
             lines = (command.help or inspect.getdoc(function) or "").strip().splitlines()
             return command.name, lines[0] if lines else None
     raise InvalidSchedule(
         f"command({getattr(function, '__qualname__', function)!r}): not an artisan command; "
         f"decorate it with @command('name') (from scheduler.cli), or use job() to run a "
         f"plain function")
+
+
+def _check_runnable(name: str, function: Callable[..., Any]) -> None:
+    """A command task runs `artisan NAME` in a new process, which knows the commands of
+    the commands package only: one defined anywhere else could never run."""
+    package = settings.current().commands_package
+    module = getattr(function, "__module__", "") or ""
+    if module != package and not module.startswith(package + "."):
+        raise InvalidSchedule(
+            f"command({name!r}): the command is defined in {module!r}, outside the commands "
+            f"package {package!r} (SCHEDULER_COMMANDS), so artisan cannot run it; move it "
+            f"into that package, or schedule the function with job()")
 
 
 _process_schedule = Schedule()

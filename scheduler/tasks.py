@@ -10,14 +10,30 @@ from __future__ import annotations
 import functools
 import shlex
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 from typing import Any, NamedTuple
 
+# How deep objects' attributes are followed to name them (a cycle must not recurse).
+NAMING_DEPTH = 3
 
-def _arguments_text(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
-    arguments = [repr(arg) for arg in args]
-    arguments += [f"{key}={value!r}" for key, value in sorted(kwargs.items())]
+
+def _arguments_text(args: tuple[Any, ...], kwargs: Mapping[str, Any], depth: int = 0) -> str:
+    arguments = [_value_text(arg, depth) for arg in args]
+    arguments += [f"{key}={_value_text(value, depth)}" for key, value in sorted(kwargs.items())]
     return ", ".join(arguments)
+
+
+def _value_text(value: Any, depth: int = 0) -> str:
+    """`repr(value)`, or for an object whose repr is only its memory address, its class
+    and attributes (`tasks.Client(region='eu')`), which are the same in every process."""
+    text = repr(value)
+    attributes = getattr(value, "__dict__", None)
+    if (" at 0x" not in text or not attributes or isinstance(value, (type, ModuleType))
+            or depth >= NAMING_DEPTH):
+        return text
+    kind = type(value)
+    return (f"{kind.__module__}.{kind.__qualname__}"
+            f"({_arguments_text((), attributes, depth + 1)})")
 
 
 def _callable_path(function: Any) -> tuple[str, bool]:
@@ -26,14 +42,34 @@ def _callable_path(function: Any) -> tuple[str, bool]:
 
     A lambda, or a function or class defined inside a function, has a name that many
     different callables share, so it is not stable. A callable object is named by its
-    class.
+    class, and a bound method by its class and name, each with the object's attributes
+    when it has any (`tasks.Sync(region='eu')`, `tasks.Client(region='eu').sync`), so
+    that two objects of one class that differ are two tasks, not one.
     """
+    owner = getattr(function, "__self__", None)  # the object of a bound method
     if not hasattr(function, "__qualname__"):
-        function = type(function)  # a callable object: its class names it
+        owner, function = function, type(function)  # a callable object: its class
     module = getattr(function, "__module__", None) or "?"
     name = getattr(function, "__qualname__", None) or repr(function)
     stable = "<lambda>" not in name and "<locals>" not in name and " at 0x" not in name
-    return f"{module}.{name}", stable
+    if owner is None or isinstance(owner, (type, ModuleType)):
+        return f"{module}.{name}", stable
+    state, state_stable = _state_of(owner)
+    if state:
+        if not isinstance(function, type):  # a bound method: Class(state).method
+            head, _, method = name.rpartition(".")
+            name = f"{head}({state}).{method}" if head else f"{name}({state})"
+        else:
+            name = f"{name}({state})"
+    return f"{module}.{name}", stable and state_stable
+
+
+def _state_of(instance: Any) -> tuple[str, bool]:
+    """An object's attributes as `key=value` text, and whether that text is the same in
+    every process (no value shown as a memory address)."""
+    attributes = getattr(instance, "__dict__", None)
+    text = repr(instance) if attributes is None else _arguments_text((), attributes, depth=1)
+    return text, " at 0x" not in text
 
 
 class JobTask(NamedTuple):

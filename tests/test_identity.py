@@ -30,6 +30,19 @@ class Sync:
         """A bound method as a job."""
 
 
+class Region:
+    """A callable object with state: objects that differ are different tasks."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self) -> None:
+        """Run."""
+
+    def sync(self) -> None:
+        """A bound method of an object with state."""
+
+
 @pytest.mark.parametrize(("make", "name"), [
     (lambda s: s.job(backup, "db"), "tests.test_identity.backup('db')"),
     (lambda s: s.job(Sync()), "tests.test_identity.Sync"),
@@ -43,6 +56,11 @@ class Sync:
     (lambda s: s.job(functools.partial(functools.partial(backup), "files")),
      "tests.test_identity.backup('files')"),
     (lambda s: s.job(print), "builtins.print"),
+    (lambda s: s.job(Region("eu")), "tests.test_identity.Region(name='eu')"),
+    (lambda s: s.job(Region("eu").sync), "tests.test_identity.Region(name='eu').sync"),
+    (lambda s: s.job(functools.partial(Region("us"))), "tests.test_identity.Region(name='us')"),
+    (lambda s: s.job(Region.sync, Region("eu")),
+     "tests.test_identity.Region.sync(tests.test_identity.Region(name='eu'))"),
 ])
 def test_jobs_are_named_by_what_they_call(make, name):
     event = make(Schedule())
@@ -58,7 +76,30 @@ def test_a_partial_and_the_plain_call_it_stands_for_share_one_identity():
     assert via_partial.mutex_key == plain.mutex_key
 
 
+def test_objects_of_one_class_that_differ_are_different_tasks():
+    schedule = Schedule()
+    europe = schedule.job(Region("eu")).hourly().on_one_server()
+    america = schedule.job(Region("us")).hourly().on_one_server()
+    again = Schedule().job(Region("eu")).hourly()
+    assert europe.mutex_key != america.mutex_key
+    assert europe.mutex_key == again.mutex_key
+    methods = [schedule.job(Region(name).sync).hourly().without_overlapping()
+               for name in ("eu", "us")]
+    assert methods[0].mutex_key != methods[1].mutex_key
+
+
+class Opaque:
+    """An object whose state shows only as a memory address."""
+
+    def __init__(self) -> None:
+        self.client = object()
+
+    def __call__(self) -> None:
+        """Run."""
+
+
 UNSTABLE = [
+    ("object with opaque state", lambda s: s.job(Opaque())),
     ("lambda", lambda s: s.job(lambda: None)),
     ("closure", lambda s: s.job(_closure())),
     ("object argument", lambda s: s.job(backup, object())),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from scheduler import InvalidSchedule, Schedule
+from scheduler import settings as settings_module
 from scheduler.cli import command
 from tests.conftest import Project
 from tests.kernels import RECORDING_KERNEL as KERNEL_HEADER
@@ -88,6 +89,8 @@ def test_bad_attributes_are_refused_naming_the_task(value, message):
     (lambda s: s.command("backup:run", {"--disk": "s3", "--force": True}),
      "artisan backup:run --disk=s3 --force"),
     (lambda s: s.command("emails:send --force", 3), "artisan emails:send --force 3"),
+    (lambda s: s.command("backup:run", {"--force": False, "--disk": None, "--tag": ["a", "b"]}),
+     "artisan backup:run --tag=a --tag=b"),
 ])
 def test_arguments_are_each_one_word(define, identity):
     assert define(Schedule()).task.identity == identity
@@ -106,6 +109,13 @@ def schedule_tasks():
 
 
 # -- command(fn): an artisan command given by its function -----------------------------
+
+@pytest.fixture(autouse=True)
+def commands_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands below are defined in this module: name it the commands package."""
+    monkeypatch.setattr(settings_module, "_current",
+                        settings_module.current()._replace(commands_package="tests"))
+
 
 @command("report:daily", help="Send the daily report.\n\nLonger text.")
 def daily_report() -> None:
@@ -126,6 +136,22 @@ def test_a_command_function_is_scheduled_as_its_command_named_by_its_help():
     assert daily.task.identity == "artisan report:daily --to ops"
     assert daily.display_name == "Send the daily report."
     assert weekly.display_name == "Send the weekly report."
+
+
+def test_an_unbalanced_quote_is_refused_naming_the_command():
+    with pytest.raises(InvalidSchedule, match=r"""command\('x:y "open'\): No closing quotation"""):
+        Schedule().command('x:y "open')
+
+
+def test_a_command_function_outside_the_commands_package_is_refused(
+        monkeypatch: pytest.MonkeyPatch):
+    # The module names `tests` as the commands package (the fixture commands_here);
+    # a command defined anywhere else could never be run by artisan.
+    monkeypatch.setattr(settings_module, "_current",
+                        settings_module.current()._replace(commands_package="console.commands"))
+    with pytest.raises(InvalidSchedule, match=r"command\('report:daily'\): the command is "
+                                              r"defined in 'tests.test_laravel_api', outside"):
+        Schedule().command(daily_report)
 
 
 def test_a_plain_function_is_not_a_command():

@@ -325,3 +325,21 @@ def test_schedule_test_with_nothing_to_run_exits_0_unless_strict(
     assert "Running" not in result.stdout
     if kernel == TEST_KERNEL:  # the tasks are listed, with their command lines
         assert "  nightly cleanup  (artisan cache:clear)" in result.stderr
+
+
+def test_schedule_test_prefers_a_whole_name_in_any_case_to_a_part(project: Project) -> None:
+    project.kernel("""
+from scheduler import schedule
+from scheduler.settings import current
+
+def schedule_tasks():
+    folder = current().storage
+    schedule().exec(f"mkdir -p {folder} && echo sent > {folder}/send.txt").name("Send")
+    schedule().exec("true").name("Send reports")
+""")
+    result = project.artisan("schedule:test", "--name", "send")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Running Send now." in result.stdout
+    assert (project.storage / "send.txt").read_text() == "sent\n"
+    several = project.artisan("schedule:test", "--name", "sen")
+    assert several.returncode == 1 and "Several tasks match 'sen'" in several.stderr

@@ -249,3 +249,20 @@ def schedule_tasks():
     assert SECRET not in result.stdout + result.stderr
     assert "Running plain" in result.stdout
     assert (project.storage / "plain.txt").read_text() == "ran"
+
+
+def test_no_piece_of_a_password_libpq_misreads_is_printed(project: Project) -> None:
+    # An unencoded "@" makes libpq take the rest of the password for the host name, and
+    # its error message quotes that host.
+    project.kernel("""
+from scheduler import schedule
+
+def schedule_tasks():
+    schedule().exec("true").name("solo").on_one_server()
+""")
+    url = "postgresql://app:hunter2@TopSecretTail@127.0.0.1:5432/app"
+    result = project.artisan("schedule:run", env={"SCHEDULER_CACHE_URL": url})
+    listed = project.artisan("schedule:list", env={"SCHEDULER_CACHE_URL": url})
+    assert "Skipping solo: PostgreSQL at" in result.stdout
+    for output in (result.stdout + result.stderr, listed.stdout + listed.stderr):
+        assert "hunter2" not in output and "TopSecretTail" not in output

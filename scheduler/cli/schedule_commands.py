@@ -334,10 +334,13 @@ def _choose(events: list[Event], name: str | None) -> Event | None:
         def texts(event: Event) -> tuple[str, str]:
             return event.display_name, event.task.identity
 
+        wanted = name.casefold()
         exact = [event for event in events if name in texts(event)]
+        whole = [event for event in events
+                 if wanted in (text.casefold() for text in texts(event))]
         partial = [event for event in events
-                   if any(name.lower() in text.lower() for text in texts(event))]
-        matches = exact or partial
+                   if any(wanted in text.casefold() for text in texts(event))]
+        matches = exact or whole or partial
         if len(matches) == 1:
             return matches[0]
         problem = "No scheduled task matches" if not matches else "Several tasks match"

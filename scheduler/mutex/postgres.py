@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 import uuid
@@ -352,9 +353,19 @@ class PostgresHeld(HeldLock):
 
 
 def redact_dsn(text: str, url: str) -> str:
-    """`text` (a driver's message) without the password of `url`, should it quote it."""
+    """`text` (a driver's message) without any piece of the password of `url`.
+
+    libpq may read an unencoded `@`, `:` or `/` in a password as the end of it, and then
+    quote the rest as a host name or a database: so every piece of the password between
+    such characters is hidden too, not only the whole of it.
+    """
     password = _password_of(url)
-    return text.replace(password, "***") if password else text
+    if not password:
+        return text
+    pieces = {password, *(piece for piece in re.split(r"[@:/?#]", password) if len(piece) >= 3)}
+    for piece in sorted(pieces, key=len, reverse=True):
+        text = text.replace(piece, "***")
+    return text
 
 
 def _password_of(url: str) -> str | None:
