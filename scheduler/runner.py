@@ -38,7 +38,7 @@ from scheduler.pause import paused_message, paused_since
 from scheduler.process import fork_child
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings
-from scheduler.storage import UnsafeStorage, storage_folder
+from scheduler.storage import UnsafeStorage, name_part, storage_folder
 from scheduler.tasks import CommandTask
 from scheduler.ticklog import FORMAT_VARIABLE, TickLog
 from scheduler.zones import UTC
@@ -79,7 +79,8 @@ class Tick:
         self.dry_run = False
         self._mutexes: MutexBackend | None = None
         self._pause_reported = False
-        self._claims = HostClaims(settings, f"{namespace(settings)}-{settings.host}")
+        self._claims = HostClaims(settings,
+                                  name_part(f"{namespace(settings)}-{settings.host}"))
         self._claim_keys: dict[int, str] = {}
         self._claims_warned = False
 

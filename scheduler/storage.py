@@ -89,13 +89,15 @@ class Trust:
             return
         me = _user_name(os.geteuid())
         group = _group_name(info.st_gid)
+        # Sharing with a group on purpose cannot make a folder every user can write safe.
+        share = (f", or set {SHARED_GROUP_SETTING}={group} to share it with that group on "
+                 f"purpose" if writer != "every user" else "")
         raise UnsafeStorage(
             errno.EPERM,
             f"Refusing to use {path}: {writer} can write to it (owner "
             f"{_user_name(info.st_uid)}, group {group}, mode "
             f"{stat.S_IMODE(info.st_mode):04o}). Make it the scheduler's alone "
-            f"(chown {me} {path} && chmod go-w {path}), or set "
-            f"{SHARED_GROUP_SETTING}={group} to share it with that group on purpose.",
+            f"(chown {me} {path} && chmod go-w {path}){share}.",
             str(path))
 
     def other_writer(self, info: os.stat_result) -> str | None:
@@ -144,6 +146,19 @@ def _group_name(gid: int) -> str:
 def is_safe_name(name: str) -> bool:
     """Whether `name` may be used as a file name under storage (one component, plain)."""
     return _SAFE_NAME.fullmatch(name) is not None
+
+
+def name_part(text: str) -> str:
+    """`text` (a host name, say) made fit to be part of a file name: every character
+    outside letters, digits and `_.:@+-` written as `=XX` (its UTF-8 bytes in hex), so
+    that different texts stay different and none can leave its folder."""
+    part = "".join(char if char.isascii() and (char.isalnum() or char in "_.:@+-")
+                   else "".join(f"={byte:02X}" for byte in char.encode())
+                   for char in text)
+    # A file name starts with a letter or a digit here, never a dot: "_" goes first when
+    # needed (names that start with a letter or digit never start with "_", so two
+    # texts still never meet).
+    return part if part[:1].isalnum() else "_" + part
 
 
 def check_name(name: str) -> str:

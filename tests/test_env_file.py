@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,21 @@ def schedule_tasks():
     result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
     assert result.returncode == 0, result.stdout + result.stderr
     assert ran(project) == ["live"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running a task as another user needs root")
+def test_tasks_see_the_app_env_the_tick_read_from_env_file(project: Project) -> None:
+    (project.root / ".env").write_text("APP_ENV=staging # live\n")
+    project.kernel(RECORDING_KERNEL + """
+def schedule_tasks():
+    folder = current().storage
+    folder.mkdir(parents=True, exist_ok=True)
+    schedule().exec(f'echo "[$APP_ENV]" > {folder}/shell.txt').environments("staging")
+    schedule().exec('echo "[$APP_ENV]"').name("as nobody").user("nobody") \\
+        .send_output_to(folder / "nobody.txt").environments("staging")
+""")
+    project.env = {key: value for key, value in project.env.items() if key != "APP_ENV"}
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (project.storage / "shell.txt").read_text() == "[staging]\n"
+    assert (project.storage / "nobody.txt").read_text() == "[staging]\n"

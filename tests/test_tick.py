@@ -366,3 +366,18 @@ def schedule_tasks():
     result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
     assert result.returncode == 1
     assert ran(project) == ["success:fine", "then:fine", "failure:broken"]
+
+
+def test_a_host_name_and_prefix_with_slashes_keep_each_run_once(project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def schedule_tasks():
+    schedule().job(record, "once").without_overlapping()
+""")
+    env = {"SCHEDULER_HOST": "web/1 ü", "SCHEDULER_PREFIX": "../shop/"}
+    first = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z", env=env)
+    retry = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z", env=env)
+    assert first.returncode == retry.returncode == 0, first.stdout + retry.stdout
+    assert "Warning" not in first.stdout + first.stderr
+    assert "A tick already ran for 2026-03-08 07:00:00 on this host (web/1 ü)" in retry.stdout
+    assert ran(project) == ["once"]
+    assert not (project.root.parent / "shop").exists()

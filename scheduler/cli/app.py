@@ -96,6 +96,9 @@ def run(root: str | None) -> None:
         raise SystemExit(2) from None
     if str(settings.root) not in sys.path:
         sys.path.insert(0, str(settings.root))
+    # The mode the tick runs in is the mode its tasks run in, `.env` or not: shell and
+    # command tasks, and tasks run as another user, read it from their environment.
+    os.environ.setdefault("APP_ENV", settings.app_env)
     if len(sys.argv) < 2:
         sys.argv.append("list")
     app, names = build_app(settings.commands_package, only=sys.argv[1])

@@ -23,7 +23,7 @@ from scheduler.mutex.base import (
     redact,
 )
 from scheduler.settings import Settings
-from scheduler.storage import Trust, UnsafeStorage
+from scheduler.storage import Trust, UnsafeStorage, name_part
 
 __all__ = ["CLAIM_TTL", "DEFAULT_LEASE", "Acquired", "Blocked", "HeldLock", "Holder",
            "MutexBackend", "MutexUnavailable", "backend_for", "claim_key", "namespace",
@@ -41,7 +41,8 @@ def backend_for(settings: Settings) -> MutexBackend:
             raise MutexUnavailable(error.strerror) from None
         from scheduler.mutex.files import FileMutexBackend
 
-        return FileMutexBackend(settings.storage / "mutex", namespace(settings),
+        # The namespace names files here: whatever SCHEDULER_PREFIX holds, made fit.
+        return FileMutexBackend(settings.storage / "mutex", name_part(namespace(settings)),
                                 base=settings.storage, trust=trust)
     # Not urlsplit: it raises on a stray `[`, and a bad URL must not stop the tick.
     scheme = url.partition("://")[0] if "://" in url else ""
