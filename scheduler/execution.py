@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 from scheduler import process
 from scheduler.event import Event
-from scheduler.hooks import call_hook, call_user_code
+from scheduler.hooks import call_hook, call_in_supervisor
 from scheduler.listeners import Listeners
 from scheduler.mutex import Blocked, HeldLock, MutexBackend, MutexUnavailable, backend_for
 from scheduler.process import ExitStatus
@@ -372,7 +372,7 @@ def _ping(event: Event, moment: str, outcome: RunOutcome) -> None:
         if ping_moment != moment:
             continue
         try:
-            wanted = call_user_code(condition) if callable(condition) else condition
+            wanted = call_in_supervisor(condition) if callable(condition) else condition
         except Exception as error:
             outcome.warnings.append(f"the condition of the ping to {url} raised {error!r}")
             continue

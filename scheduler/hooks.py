@@ -121,9 +121,24 @@ def accepted_parameters(hook: Callable[..., Any],
     return frozenset(wanted)
 
 
+class UserCodeExited(Exception):
+    """User code called in the supervising process (a hook, a condition, a listener)
+    called `sys.exit()`: an error of that code, reported like any other, never the end
+    of the tick and of every task after it."""
+
+
+def call_in_supervisor(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`call_user_code`, with a `sys.exit()` in it turned into UserCodeExited, which the
+    callers' `except Exception` reports."""
+    try:
+        return call_user_code(function, *args, **kwargs)
+    except SystemExit as stop:
+        raise UserCodeExited(f"it called sys.exit({stop.code!r})") from stop
+
+
 def call_hook(hook: Callable[..., Any], available: Mapping[str, Any],
               allowed: tuple[str, ...] = HOOK_PARAMETERS) -> Any:
     """Call `hook` with the parameters it names, taken from `available`; return what it
     returns (an `async def` hook's result once it has run to completion)."""
     names = accepted_parameters(hook, allowed)
-    return call_user_code(hook, **{name: available.get(name) for name in names})
+    return call_in_supervisor(hook, **{name: available.get(name) for name in names})

@@ -381,3 +381,27 @@ def schedule_tasks():
     assert "A tick already ran for 2026-03-08 07:00:00 on this host (web/1 ü)" in retry.stdout
     assert ran(project) == ["once"]
     assert not (project.root.parent / "shop").exists()
+
+
+def test_sys_exit_in_a_hook_a_condition_or_a_listener_stops_no_other_task(
+        project: Project) -> None:
+    project.kernel(KERNEL_HEADER + """
+def leave():
+    sys.exit(3)
+
+def schedule_tasks():
+    schedule().listen("skipped", leave)
+    schedule().job(record, "hooked").name("hooked").before(leave).after(leave)
+    schedule().job(record, "never").name("conditional").when(leave)
+    schedule().job(record, "filtered").name("filtered").when(False)
+    schedule().job(record, "pinged").name("pinged").ping_before_if(leave, "http://127.0.0.1:1/")
+    schedule().job(record, "last").name("last")
+""")
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr  # the hooks' errors fail the tick
+    assert ran(project) == ["hooked", "pinged", "last"]
+    assert out.count("UserCodeExited: it called sys.exit(3)") >= 3  # before, after, when
+    assert "Skipping conditional: its when/skip condition raised" in out
+    assert "the 'skipped' listener leave raised" in out
+    assert "Running last" in out and out.rstrip().endswith("DONE")
