@@ -75,6 +75,8 @@ class Event(ManagesFrequencies):
     # For schedule:monitor: how late a run may start, how long it may run (minutes).
     grace_minutes: float | None = None
     expected_runtime_minutes: float | None = None
+    # How many minutes late a missed run may still be made up (None: SCHEDULER_CATCH_UP).
+    catch_up_minutes: int | None = None
 
     def __init__(self, task: Task) -> None:
         self.task = task
@@ -488,6 +490,20 @@ class Event(ManagesFrequencies):
                 or not 0 < minutes < float("inf"):
             self._invalid(method, minutes, "expected a positive number of minutes")
         return float(minutes)
+
+    def catch_up(self, minutes: int) -> Event:
+        """Make up a run missed by at most `minutes` (the host was down, a tick was late):
+        it runs once, late, at the next tick. Only for fixed-time expressions
+        (`daily_at`, `weekly_on`...); overrides SCHEDULER_CATCH_UP for this event."""
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 0:
+            self._invalid("catch_up", minutes, "expected a whole number of minutes, 0 or more")
+        self.catch_up_minutes = minutes
+        return self
+
+    def without_catch_up(self) -> Event:
+        """Never make up a missed run of this event."""
+        self.catch_up_minutes = 0
+        return self
 
     # -- evaluation -------------------------------------------------------------------------
     def scheduled_wall_time(self, now: ZoneMinute) -> datetime | None:

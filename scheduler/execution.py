@@ -17,7 +17,6 @@ returned `RunOutcome`, so one broken task never stops the others.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -26,22 +25,23 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from scheduler import output as output_module
 from scheduler import process
+from scheduler.deadline import DeadlinePassed, within
 from scheduler.event import Event
-from scheduler.hooks import call_hook, call_in_supervisor
+from scheduler.hooks import call_hook, call_in_supervisor, hook_timeout_or_default
 from scheduler.listeners import Listeners
 from scheduler.mutex import Blocked, HeldLock, MutexBackend, MutexUnavailable, backend_for
 from scheduler.process import ExitStatus
 from scheduler.settings import Settings
-from scheduler.storage import UnsafeStorage, open_output_file
+from scheduler.storage import UnsafeStorage
 from scheduler.tasks import SEND_TIMEOUT, DispatchTask
 from scheduler.zones import UTC
 
-# How much of a task's output is kept in memory for hooks, e-mails and failure reports;
-# the output files get all of it.
-OUTPUT_KEPT = 1 << 20
 # Health-check services answer in milliseconds; a slow one must not hold up the tick.
 PING_TIMEOUT = 10.0
+# A whole e-mail may take this many times MAIL_TIMEOUT.
+MAIL_DEADLINE_FACTOR = 3
 
 
 @dataclass
@@ -52,7 +52,10 @@ class RunOutcome:
     started: datetime
     duration: float = 0.0
     status: ExitStatus | None = None
+    # The end of the task's output (output.TAIL_BYTES at most), and how many bytes of
+    # its beginning were left out; the output files get all of it.
     output: str = ""
+    output_cut: int = 0
     errors: list[str] = field(default_factory=list)
     hook_errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -128,13 +131,37 @@ def run_event(event: Event, settings: Settings, *, scheduled: datetime | None = 
     if outcome.not_run:
         report_event(listeners, "failed", outcome)
         return outcome
+    claim = _ClaimCheck(event, scheduled or outcome.started, mutexes, settings)
     if event.background and allow_background:
         if on_start is not None:
             on_start()
-        _hand_to_supervisor(event, settings, lock, outcome, listeners, mutexes)
+        _hand_to_supervisor(event, settings, lock, outcome, listeners, mutexes, claim)
         return outcome
-    _run_and_finish(event, settings, lock, outcome, listeners, mutexes, on_start)
+    _run_and_finish(event, settings, lock, outcome, listeners, mutexes, claim, on_start)
     return outcome
+
+
+class _ClaimCheck:
+    """The one-server claim, asked again just before the task starts (after the before
+    hooks): a second line of defence for a store that lost it (Redis restarted empty)."""
+
+    def __init__(self, event: Event, scheduled: datetime,
+                 mutexes: Callable[[], MutexBackend] | None, settings: Settings) -> None:
+        self.event, self.scheduled, self.mutexes, self.settings = (
+            event, scheduled, mutexes, settings)
+
+    def lost(self) -> str | None:
+        """Why the claim no longer stands, or None while it does (or is not needed)."""
+        if not self.event.one_server:
+            return None
+        try:
+            backend = self.mutexes() if self.mutexes is not None else backend_for(self.settings)
+            if backend.confirm_claim(self.event.mutex_key, self.scheduled):
+                return None
+        except MutexUnavailable:
+            return None  # it was claimed; a store gone now cannot say otherwise
+        return ("already ran on another server (the store lost this server's claim and "
+                "another server claimed the run)")
 
 
 def report_event(listeners: Listeners, name: str, outcome: RunOutcome) -> None:
@@ -146,10 +173,11 @@ def report_event(listeners: Listeners, name: str, outcome: RunOutcome) -> None:
 def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
                     outcome: RunOutcome, listeners: Listeners,
                     mutexes: Callable[[], MutexBackend] | None,
+                    claim: _ClaimCheck | None = None,
                     on_start: Callable[[], None] | None = None) -> None:
     try:
         report_event(listeners, "starting", outcome)
-        _run_task(event, settings, lock, outcome, on_start)
+        _run_task(event, settings, lock, outcome, listeners, claim, on_start)
         if outcome.job_id and lock is not None and isinstance(event.task, DispatchTask):
             _remember_dispatch(event, settings, mutexes, outcome)
     finally:
@@ -164,7 +192,8 @@ def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
 
 def _hand_to_supervisor(event: Event, settings: Settings, lock: HeldLock | None,
                         outcome: RunOutcome, listeners: Listeners,
-                        mutexes: Callable[[], MutexBackend] | None) -> None:
+                        mutexes: Callable[[], MutexBackend] | None,
+                        claim: _ClaimCheck | None = None) -> None:
     """Fork a detached supervisor that runs the task's whole lifecycle, and return.
 
     The supervisor is a grandchild in a session of its own, so it outlives the tick and
@@ -175,7 +204,7 @@ def _hand_to_supervisor(event: Event, settings: Settings, lock: HeldLock | None,
     def supervise() -> int:  # pragma: no cover - runs in the supervisor
         _detach_standard_streams()
         outcome.background = True
-        _run_and_finish(event, settings, lock, outcome, listeners, mutexes)
+        _run_and_finish(event, settings, lock, outcome, listeners, mutexes, claim)
         return 0 if outcome.succeeded else 1
 
     def detach() -> int:  # pragma: no cover - runs in the intermediate child
@@ -268,16 +297,31 @@ def _remember_dispatch(event: Event, settings: Settings,
 
 
 def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
-              outcome: RunOutcome, on_start: Callable[[], None] | None = None) -> None:
+              outcome: RunOutcome, listeners: Listeners, claim: _ClaimCheck | None = None,
+              on_start: Callable[[], None] | None = None) -> None:
     clock = time.monotonic()
-    _call_hooks("before", event.before_hooks, {"event": event}, outcome)
-    _ping(event, "before", outcome)
-    with tempfile.TemporaryFile(prefix="scheduler-output-") as output:
+    hook_limit = hook_timeout_or_default(settings)
+    _call_hooks("before", event.before_hooks, {"event": event}, outcome, hook_limit)
+    _ping(event, "before", outcome, hook_limit)
+    lost = claim.lost() if claim is not None else None
+    if lost is not None:
+        outcome.skipped, outcome.skip_code = lost, "other_server"
+        return
+    with output_module.open_spool(settings) as output:
+        def orphaned() -> None:  # pragma: no cover - runs in the keeper
+            # The supervisor was killed: the keeper stopped the task; tell the listeners
+            # (the run history among them) that it failed.
+            outcome.errors.append("its supervisor was killed while it ran, so it was stopped")
+            outcome.duration = time.monotonic() - clock
+            for task_event in ("finished", "failed"):
+                report_event(listeners, task_event, outcome)
+
         if on_start is not None:
             on_start()
         try:
             child = process.start(event.task, output, settings, user=event.run_as,
-                                  passed=event.run_as_env)
+                                  passed=event.run_as_env, on_orphaned=orphaned,
+                                  lock_descriptors=lock.descriptors() if lock else ())
         except OSError as error:
             outcome.errors.append(f"could not start the task: {error}")
         else:
@@ -289,8 +333,8 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
             outcome.status = _wait(child, timeout, outcome)
             outcome.job_id = getattr(child, "job_id", None)
         outcome.duration = time.monotonic() - clock
-        output.seek(0)
-        outcome.output = output.read(OUTPUT_KEPT).decode("utf-8", "replace")
+        tail = output_module.read_tail(output)
+        outcome.output, outcome.output_cut = tail
         if event.output_path is not None:
             _write_output(event, settings, output, outcome)
     _send_mail(event, settings, outcome)
@@ -298,13 +342,13 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
     # decides which of on_success and on_failure run.
     available = {"event": event, "output": outcome.output, "exit_code": outcome.exit_code}
     if outcome.task_succeeded:
-        _call_hooks("on_success", event.success_hooks, available, outcome)
-        _ping(event, "success", outcome)
+        _call_hooks("on_success", event.success_hooks, available, outcome, hook_limit)
+        _ping(event, "success", outcome, hook_limit)
     else:
-        _call_hooks("on_failure", event.failure_hooks, available, outcome)
-        _ping(event, "failure", outcome)
-    _call_hooks("after", event.after_hooks, available, outcome)
-    _ping(event, "after", outcome)
+        _call_hooks("on_failure", event.failure_hooks, available, outcome, hook_limit)
+        _ping(event, "failure", outcome, hook_limit)
+    _call_hooks("after", event.after_hooks, available, outcome, hook_limit)
+    _ping(event, "after", outcome, hook_limit)
 
 
 def _wait(child: process.Child, timeout: float | None, outcome: RunOutcome) -> ExitStatus:
@@ -325,19 +369,8 @@ def _write_output(event: Event, settings: Settings, output: BinaryIO,
                   outcome: RunOutcome) -> None:
     assert event.output_path is not None
     path = resolve_output_path(event.output_path, settings)
-    output.seek(0)
-    data = output.read()
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if event.append_output else os.O_TRUNC)
     try:
-        descriptor = open_output_file(path, flags)
-        try:
-            # One write per run (looping only on a partial write), so runs appending to
-            # the same file do not interleave inside each other's lines.
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view):]
-        finally:
-            os.close(descriptor)
+        output_module.copy_to_file(output, path, append=event.append_output)
     except UnsafeStorage as error:
         outcome.errors.append(f"could not write the output: {error.strerror}")
     except OSError as error:
@@ -362,33 +395,55 @@ def _send_mail(event: Event, settings: Settings, outcome: RunOutcome) -> None:
         return
     subject = notify.output_mail_subject(event.display_name, outcome.task_succeeded,
                                          outcome.exit_code)
-    problem = notify.send_mail(mail, recipients, subject, outcome.output)
+    # MAIL_TIMEOUT bounds each exchange with the server; the deadline bounds the whole
+    # e-mail, which a server answering one byte at a time would otherwise stretch.
+    limit = MAIL_DEADLINE_FACTOR * mail.timeout
+    body = output_module.cut_notice(output_module.Tail(outcome.output, outcome.output_cut))
+    body += outcome.output
+    try:
+        with within(limit, f"the e-mail to {', '.join(recipients)}"):
+            problem = notify.send_mail(mail, recipients, subject, body)
+    except DeadlinePassed as error:
+        problem = f"{error} (three times MAIL_TIMEOUT); it was given up on"
     if problem:
         outcome.warnings.append(problem)
 
 
-def _ping(event: Event, moment: str, outcome: RunOutcome) -> None:
+def _ping(event: Event, moment: str, outcome: RunOutcome, condition_timeout: float) -> None:
     for ping_moment, condition, url in event.pings:
         if ping_moment != moment:
             continue
         try:
-            wanted = call_in_supervisor(condition) if callable(condition) else condition
+            with within(condition_timeout, f"the condition of the ping to {url}"):
+                wanted = call_in_supervisor(condition) if callable(condition) else condition
+        except DeadlinePassed as error:
+            outcome.warnings.append(f"{error} (SCHEDULER_HOOK_TIMEOUT); no ping was sent")
+            continue
         except Exception as error:
             outcome.warnings.append(f"the condition of the ping to {url} raised {error!r}")
             continue
         if wanted:
             from scheduler.notify import ping  # urllib, only for the runs that ping
 
-            problem = ping(url, timeout=PING_TIMEOUT)
+            # PING_TIMEOUT bounds each read; the deadline bounds the whole request, which
+            # a server trickling one byte at a time would otherwise stretch for minutes.
+            try:
+                with within(PING_TIMEOUT, f"the ping to {url}"):
+                    problem = ping(url, timeout=PING_TIMEOUT)
+            except DeadlinePassed as error:
+                problem = f"{error}; it was given up on"
             if problem:
                 outcome.warnings.append(problem)
 
 
 def _call_hooks(kind: str, hooks: Iterable[Callable[..., Any]], available: dict[str, Any],
-                outcome: RunOutcome) -> None:
+                outcome: RunOutcome, timeout: float) -> None:
     for hook in hooks:
+        name = getattr(hook, "__qualname__", repr(hook))
         try:
-            call_hook(hook, available)
+            with within(timeout, f"the {kind} hook {name}"):
+                call_hook(hook, available)
+        except DeadlinePassed as error:
+            outcome.hook_errors.append(f"{error} (SCHEDULER_HOOK_TIMEOUT) and was given up on")
         except Exception:
-            name = getattr(hook, "__qualname__", repr(hook))
             outcome.hook_errors.append(f"{kind} hook {name} raised:\n{traceback.format_exc()}")

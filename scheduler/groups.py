@@ -198,6 +198,8 @@ class SharesSettings:
     timeout = _Shared(Event.timeout)
     grace = _Shared(Event.grace)
     expected_runtime = _Shared(Event.expected_runtime)
+    catch_up = _Shared(Event.catch_up)
+    without_catch_up = _Shared(Event.without_catch_up)
 
 
 class GroupTemplate(SharesSettings):

@@ -18,7 +18,8 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from scheduler.settings import current
+from scheduler.deadline import seconds_setting
+from scheduler.settings import Settings, current
 
 if TYPE_CHECKING:
     import asyncio
@@ -98,6 +99,25 @@ def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
 
 HOOK_PARAMETERS = ("output", "exit_code", "event")
+
+# How long a hook or a `when`/`skip` condition may run before it is given up on
+# (SCHEDULER_HOOK_TIMEOUT): long enough for a real check, short of holding up the tick.
+DEFAULT_HOOK_TIMEOUT = 60.0
+
+
+def hook_timeout(settings: Settings) -> float:
+    """`SCHEDULER_HOOK_TIMEOUT` in seconds; ValueError naming the value if it is not a
+    positive number."""
+    return seconds_setting(settings.get("SCHEDULER_HOOK_TIMEOUT"), "SCHEDULER_HOOK_TIMEOUT",
+                           DEFAULT_HOOK_TIMEOUT)
+
+
+def hook_timeout_or_default(settings: Settings) -> float:
+    """`hook_timeout`, or the default for a bad value (the tick reports it at its start)."""
+    try:
+        return hook_timeout(settings)
+    except ValueError:
+        return DEFAULT_HOOK_TIMEOUT
 
 
 def accepted_parameters(hook: Callable[..., Any],

@@ -7,8 +7,9 @@
 * a dispatch is a forked child too, which sends the job to its queue and hands the
   queue's id for it back through a pipe (`scheduler/queues`).
 
-Every child starts a session of its own, so that stopping it (a timeout) can stop
-everything it started, and reads its standard input from /dev/null. An event with
+Every task runs under a keeper process (scheduler.keeper) in a session of its own, so
+that stopping it (a timeout, or the death of its supervisor) stops everything it
+started, and reads its standard input from /dev/null. An event with
 `user("name")` runs its child as that user: only root can switch, so a tick running as
 anyone else refuses such a run (with a message saying why) unless it is that user. Such
 a child gets a clean environment and none of the tick's descriptors above 2: the tick
@@ -29,11 +30,12 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from scheduler import streams
 from scheduler.hooks import call_user_code
+from scheduler.keeper import STOP_GRACE, keep
 from scheduler.settings import Settings
 from scheduler.tasks import CommandTask, DispatchTask, JobTask, ShellTask, Task
 
@@ -88,10 +90,11 @@ def hide_from_forked_jobs(source: Callable[[], Iterable[int]]) -> None:
     _descriptor_sources.append(source)
 
 
-def _drop_tick_descriptors() -> None:  # pragma: no cover - runs in a forked job
-    """Close the tick's lock descriptors and put /dev/null over its sockets: a socket
-    object still in the job's memory then closes /dev/null, never a file of the job."""
-    for descriptor in _closed_in_forked_jobs:
+def _drop_tick_descriptors(keeping: Collection[int] = ()) -> None:  # pragma: no cover
+    """Close the tick's lock descriptors (but those in `keeping`) and put /dev/null over
+    its sockets: a socket object still in the job's memory then closes /dev/null, never
+    a file of the job. Runs in a forked job or keeper."""
+    for descriptor in _closed_in_forked_jobs.difference(keeping):
         with contextlib.suppress(OSError):
             os.close(descriptor)
     hidden = {descriptor for source in _descriptor_sources for descriptor in source()}
@@ -175,13 +178,16 @@ class Child(Protocol):
         """The exit status; None if `timeout` seconds passed and it still runs."""
 
 
-# How long a task stopped by its timeout gets between SIGTERM and SIGKILL.
-STOP_GRACE = 5.0
+# How long the keeper takes at most to stop a task, after which it is killed itself.
+KEEPER_MARGIN = 2.0
 
 
-def stop(child: Child, grace: float = STOP_GRACE) -> ExitStatus:
-    """Stop `child` and everything it started (its session): SIGTERM, then SIGKILL."""
-    for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+def stop(child: Child) -> ExitStatus:
+    """Stop `child` and everything it started: SIGTERM to its keeper's process group;
+    the keeper passes it on to every descendant, even those in sessions of their own,
+    and sends SIGKILL `STOP_GRACE` seconds later. A keeper that does not end by then is
+    killed with its group."""
+    for signum, wait in ((signal.SIGTERM, STOP_GRACE + KEEPER_MARGIN), (signal.SIGKILL, None)):
         with contextlib.suppress(ProcessLookupError):  # gone already: the wait reaps it
             os.killpg(child.pid, signum)
         status = child.wait(wait)
@@ -212,22 +218,59 @@ def fork_child(body: Callable[[], int]) -> int:
     return pid
 
 
-class ForkedJob:
-    """A Python callable running in a forked child."""
+class ForkedChild:
+    """A forked child of this process: wait for its end."""
 
-    def __init__(self, function: Callable[..., Any], args: tuple[Any, ...],
-                 kwargs: Mapping[str, Any], output: BinaryIO, run_as: RunAs | None = None) -> None:
-        flush_standard_streams()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            _run_in_child(function, args, kwargs, output, run_as)
-        self.pid = pid
+    pid: int
 
     def wait(self, timeout: float | None = None) -> ExitStatus | None:
         if timeout is not None and not _exits_within(self.pid, timeout):
             return None
         _, status = os.waitpid(self.pid, 0)
         return ExitStatus.from_returncode(os.waitstatus_to_exitcode(status))
+
+
+class ForkedJob(ForkedChild):
+    """A Python callable in a forked child with a session of its own, without a keeper:
+    for the short sends to a queue (ForkedDispatch), which hold no lock."""
+
+    def __init__(self, function: Callable[..., Any], args: tuple[Any, ...],
+                 kwargs: Mapping[str, Any], output: BinaryIO, run_as: RunAs | None = None) -> None:
+        flush_standard_streams()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            with contextlib.suppress(OSError):
+                os.setsid()  # so that `stop` can signal it as a group
+            _run_in_child(function, args, kwargs, output, run_as)
+        self.pid = pid
+
+
+class KeptTask(ForkedChild):
+    """A task running under its keeper (see scheduler.keeper): to the supervisor, the
+    keeper's pid, exit code and signal are the task's."""
+
+    def __init__(self, launch: Callable[[], int],
+                 on_orphaned: Callable[[], None] | None = None,
+                 lock_descriptors: Collection[int] = ()) -> None:
+        supervisor = os.getpid()
+        flush_standard_streams()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the keeper, which never returns
+            try:
+                _drop_tick_descriptors(keeping=lock_descriptors)
+            except BaseException:
+                os._exit(1)  # never back into the supervisor's code
+            keep(launch, supervisor, on_orphaned)
+        self.pid = pid
+
+
+def _fork_job(function: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any],
+              output: BinaryIO, run_as: RunAs | None) -> int:  # pragma: no cover - keeper
+    """Fork the child that calls `function`; its pid."""
+    pid = os.fork()
+    if pid == 0:
+        _run_in_child(function, args, kwargs, output, run_as)
+    return pid
 
 
 class ForkedDispatch(ForkedJob):
@@ -308,8 +351,8 @@ def _run_in_child(function: Callable[..., Any], args: tuple[Any, ...],
     code = 1
     try:
         _drop_tick_descriptors()
-        os.setsid()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        # The keeper's handlers, reset; the job stays in the keeper's session and group.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
             signal.signal(signum, signal.SIG_DFL)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -367,27 +410,30 @@ def _exit_code_of(stop: SystemExit) -> int:
     return 1
 
 
-class SpawnedProcess:
-    """A command or shell line running as a new program."""
-
-    def __init__(self, argv: list[str], output: BinaryIO, settings: Settings,
-                 run_as: RunAs | None = None) -> None:
-        switch: dict[str, Any] = {}
-        if run_as is not None:
-            # Popen switches in the child between fork and exec: groups, gid, then uid.
-            switch = {"user": run_as.uid, "group": run_as.gid,
-                      "extra_groups": list(run_as.groups),
-                      "env": run_as.environment(os.environ)}
-        self._process = subprocess.Popen(
+def _spawn(argv: list[str], output: BinaryIO, settings: Settings,
+           run_as: RunAs | None) -> int:  # pragma: no cover - runs in the keeper
+    """Start `argv` as a child of the keeper, in the keeper's session; its pid."""
+    switch: dict[str, Any] = {}
+    if run_as is not None:
+        # Popen switches in the child between fork and exec: groups, gid, then uid.
+        switch = {"user": run_as.uid, "group": run_as.gid,
+                  "extra_groups": list(run_as.groups),
+                  "env": run_as.environment(os.environ)}
+    try:
+        started = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-            cwd=settings.root, start_new_session=True, close_fds=True, **switch)
-        self.pid = self._process.pid
+            cwd=settings.root, close_fds=True,
+            # The keeper's signal handlers must not leak into the program.
+            restore_signals=True, **switch)
+    except OSError as error:
+        os.write(output.fileno(), f"could not start the task: {error}\n".encode())
+        raise
+    # The keeper reaps it; a Popen dropped now would reap it first in its __del__.
+    _spawned.append(started)
+    return started.pid
 
-    def wait(self, timeout: float | None = None) -> ExitStatus | None:
-        try:
-            return ExitStatus.from_returncode(self._process.wait(timeout))
-        except subprocess.TimeoutExpired:
-            return None
+
+_spawned: list[subprocess.Popen[bytes]] = []
 
 
 def command_argv(task: CommandTask, settings: Settings) -> list[str]:
@@ -403,19 +449,34 @@ def artisan_argv() -> list[str]:
 
 
 def start(task: Task, output: BinaryIO, settings: Settings, user: str | None = None,
-          passed: tuple[str, ...] = ()) -> Child:
-    """Start `task` with its stdout and stderr going to `output`, as `user` if given
-    (with a clean environment plus the variables named in `passed`).
+          passed: tuple[str, ...] = (), on_orphaned: Callable[[], None] | None = None,
+          lock_descriptors: Collection[int] = ()) -> Child:
+    """Start `task` under a keeper, with its stdout and stderr going to `output`, as
+    `user` if given (with a clean environment plus the variables named in `passed`).
+
+    `on_orphaned` is called (in the keeper) if this process dies before the task ends;
+    the keeper holds `lock_descriptors` (the run's file lock) until the task is gone,
+    and none of this process's other locks or sockets. (A dispatch to a queue is a short
+    send in a forked child of its own, without a keeper.)
 
     Raises OSError (CannotSwitchUser for a user it cannot run as) when it cannot start.
     """
     run_as = switch_for(user, passed)
     if isinstance(task, DispatchTask):
         return ForkedDispatch(task, output, run_as)
+    launch: Callable[[], int]
     if isinstance(task, JobTask):
-        return ForkedJob(task.function, task.args, task.kwargs, output, run_as)
-    if isinstance(task, CommandTask):
-        return SpawnedProcess(command_argv(task, settings), output, settings, run_as)
-    if isinstance(task, ShellTask):
-        return SpawnedProcess(["/bin/sh", "-c", task.line], output, settings, run_as)
-    raise TypeError(f"not a task: {task!r}")
+        job = task
+        def launch() -> int:
+            return _fork_job(job.function, job.args, job.kwargs, output, run_as)
+    elif isinstance(task, CommandTask):
+        argv = command_argv(task, settings)
+        def launch() -> int:
+            return _spawn(argv, output, settings, run_as)
+    elif isinstance(task, ShellTask):
+        argv = ["/bin/sh", "-c", task.line]
+        def launch() -> int:
+            return _spawn(argv, output, settings, run_as)
+    else:
+        raise TypeError(f"not a task: {task!r}")
+    return KeptTask(launch, on_orphaned, lock_descriptors)

@@ -25,8 +25,10 @@ from datetime import datetime, tzinfo
 
 from scheduler import process
 from scheduler.claims import HostClaims, RunClaim
+from scheduler.deadline import DeadlinePassed, within
 from scheduler.event import Event
 from scheduler.execution import RunOutcome, report_event, run_event
+from scheduler.hooks import DEFAULT_HOOK_TIMEOUT, hook_timeout, hook_timeout_or_default
 from scheduler.maintenance import is_down
 from scheduler.mutex import (
     MutexBackend,
@@ -79,6 +81,7 @@ class Tick:
         self.dry_run = False
         self._mutexes: MutexBackend | None = None
         self._pause_reported = False
+        self.hook_timeout = hook_timeout_or_default(settings)
         self._claims = HostClaims(settings,
                                   name_part(f"{namespace(settings)}-{settings.host}"))
         self._claim_keys: dict[int, str] = {}
@@ -99,6 +102,10 @@ class Tick:
             return 2
         if not dry_run:
             self._record_history()
+        try:
+            hook_timeout(self.settings)
+        except ValueError as error:
+            self._fail(f"{error}; using {DEFAULT_HOOK_TIMEOUT:g} seconds.")
         broken = set()
         if self.known_commands is not None:
             for event in unknown_commands(self.schedule, self.known_commands):
@@ -120,6 +127,7 @@ class Tick:
         repeating = [event for event in due if event.repeat_seconds]
         if dry_run:
             return self._list(due, quiet=paused is not None)
+        late = self._missed_runs(broken, paused is not None)
         self._claims.forget_old(self.minute)
         loop = self._start_sub_minute_loop(repeating) if repeating else None
         ran_any = loop is not None
@@ -127,22 +135,15 @@ class Tick:
         if repeating and loop is None:
             already.append("The sub-minute tasks of this minute run in another tick of "
                            "this host.")
+        for event, missed in late:
+            if self._conditions_pass(event):
+                # Claimed per event and instant like an on-time run: made once, and a
+                # tick for that minute (`--at` going backwards) finds it started.
+                ran_any |= self._run_claimed(event, missed, already, late=True)
         for event in due:
             if event.repeat_seconds or not self._conditions_pass(event):
                 continue
-            claim = self._claim(event, self.minute)
-            if isinstance(claim, str):
-                already.append(f"Skipping {event.display_name}: {claim}")
-                continue
-            ran_any = True
-            try:
-                outcome = run_event(event, self.settings, scheduled=self.minute,
-                                    mutexes=self.mutexes, listeners=self.schedule.listeners,
-                                    on_start=self._starter(claim))
-            finally:
-                if claim is not None:
-                    claim.release()
-            self._report(outcome)
+            ran_any |= self._run_claimed(event, self.minute, already)
         if loop is not None:
             _, status = os.waitpid(loop, 0)
             if os.waitstatus_to_exitcode(status) != 0:
@@ -162,6 +163,66 @@ class Tick:
         from scheduler.history.recorder import start_recording  # not for dry runs
 
         start_recording(self.schedule, self.settings, self.minute)
+    def _missed_runs(self, broken: set[int], paused: bool) -> list[tuple[Event, datetime]]:
+        """The fixed-time runs due in the minutes since the last one processed (this
+        host's, or the shared store's for `on_one_server` events), which run late now;
+        records this minute as processed."""
+        from scheduler import catchup  # its work is small, but only ticks need it
+
+        try:
+            default = catchup.catch_up_window(self.settings)
+        except ValueError as error:
+            self._fail(f"{error}; catching up within the default "
+                       f"{catchup.DEFAULT_CATCH_UP} instead.")
+            default = catchup.DEFAULT_CATCH_UP
+        try:
+            host_since = catchup.advance_host_minute(
+                self.settings, name_part(f"{namespace(self.settings)}-{self.settings.host}"),
+                self.minute)
+        except (OSError, ValueError) as error:  # a full or read-only storage, say
+            self.echo(f"Warning: missed minutes are not caught up: the last minute "
+                      f"processed cannot be kept ({error}).")
+            host_since = None
+        events = [event for event in self.schedule.events
+                  if id(event) not in broken and catchup.catches_up(event, default)
+                  and (event.runs_when_paused or not paused)]
+        shared = [event for event in events if event.one_server]
+        shared_since = None
+        if shared:
+            try:
+                shared_since = catchup.advance_shared_minute(self.mutexes(), self.minute)
+            except MutexUnavailable:
+                shared = []  # their runs need the store anyway; the tick said it is down
+        down = is_down(self.settings)
+        missed = [
+            *catchup.missed_runs(self.schedule, [event for event in events
+                                                 if not event.one_server],
+                                 self.minute, host_since, default, self.settings.app_env, down),
+            *catchup.missed_runs(self.schedule, shared, self.minute, shared_since, default,
+                                 self.settings.app_env, down)]
+        order = {id(event): index for index, event in enumerate(self.schedule.events)}
+        return sorted(missed, key=lambda pair: order[id(pair[0])])
+
+    def _run_claimed(self, event: Event, instant: datetime, already: list[str], *,
+                     late: bool = False) -> bool:
+        """Run `event` for `instant` unless this host started that run already (then
+        say why in `already`); whether it ran."""
+        claim = self._claim(event, instant)
+        if isinstance(claim, str):
+            already.append(f"Skipping {event.display_name}: {claim}")
+            return False
+        if late:
+            self.echo(f"Catching up {event.display_name}: it was due at "
+                      f"{self._stamp(instant)}, a minute no tick processed; running it late.")
+        try:
+            outcome = run_event(event, self.settings, scheduled=instant,
+                                mutexes=self.mutexes, listeners=self.schedule.listeners,
+                                on_start=self._starter(claim))
+        finally:
+            if claim is not None:
+                claim.release()
+        self._report(outcome)
+        return True
 
     def _storage_refusal(self) -> str | None:
         """Why the storage folder may not be used (others can write to it), or None.
@@ -329,8 +390,12 @@ class Tick:
 
     def _conditions_pass(self, event: Event, scheduled: datetime | None = None) -> bool:
         try:
-            if event.conditions_pass():
-                return True
+            with within(self.hook_timeout, f"the when/skip condition of {event.display_name}"):
+                if event.conditions_pass():
+                    return True
+        except DeadlinePassed as error:
+            self._fail(f"Skipping {event.display_name}: {error} (SCHEDULER_HOOK_TIMEOUT).")
+            return False
         except Exception:
             self._fail(f"Skipping {event.display_name}: its when/skip condition raised:\n"
                        + _indent(traceback.format_exc()), task=event.display_name,

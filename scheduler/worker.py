@@ -33,6 +33,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Protocol
 
+from scheduler.keeper import descendants
 from scheduler.process import ExitStatus, artisan_argv
 from scheduler.runner import format_stamp
 from scheduler.zones import UTC
@@ -64,6 +65,8 @@ class TickProcess(Protocol):
 
 
 Launch = Callable[[datetime], TickProcess]
+# The processes the worker has adopted (see AdoptedRun) that it does not know yet.
+Adopt = Callable[[set[int]], list[TickProcess]]
 
 
 class Worker:
@@ -73,7 +76,8 @@ class Worker:
                  kill_after: float = KILL_AFTER_SECONDS,
                  now: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep,
-                 echo: Echo = print, zone: tzinfo = UTC) -> None:
+                 echo: Echo = print, zone: tzinfo = UTC,
+                 adopt: Adopt = lambda known: []) -> None:
         if interval < 1:
             raise ValueError(f"the interval must be at least 1 second, not {interval}")
         self.launch = launch
@@ -84,6 +88,7 @@ class Worker:
         self.sleep = sleep
         self.echo = echo
         self.zone = zone
+        self.adopt = adopt
         self.running: list[tuple[int, TickProcess]] = []  # (boundary, tick)
         self.stop_requests = 0
 
@@ -129,6 +134,10 @@ class Worker:
         self.running.append((boundary, tick))
 
     def _reap(self) -> None:
+        # Background runs outlive their tick: the worker waits for them and stops them
+        # as it does for ticks.
+        known = {tick.pid for _, tick in self.running}
+        self.running += [(0, adopted) for adopted in self.adopt(known)]
         for boundary, tick in list(self.running):
             code = tick.poll()
             if code is None:
@@ -215,36 +224,56 @@ class TickChild:
         return process_groups_below(self.pid)
 
 
+class AdoptedRun:
+    """A background run's supervisor, adopted by the worker (a subreaper) when the tick
+    that started it ended; signalled with everything it started, like a tick."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._code: int | None = None
+        self._groups = {pid}  # a supervisor leads a session of its own
+
+    def poll(self) -> int | None:
+        if self._code is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self._code = 0
+            else:
+                if pid:  # its keeper logs how its task ended; the worker need not say
+                    self._code = max(0, os.waitstatus_to_exitcode(status))
+        return self._code
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, signum: int) -> None:
+        if self._code is None:
+            self._groups |= process_groups_below(self.pid)
+        _signal_groups(self._groups, signum)
+
+
+def adopted_runs(known: set[int]) -> list[TickProcess]:
+    """The children of this process that it did not start: orphans it adopted."""
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as handle:
+            children = {int(pid) for pid in handle.read().split()}
+    except OSError:
+        return []
+    return [AdoptedRun(pid) for pid in sorted(children - known)]
+
+
 def process_groups_below(root: int) -> set[int]:
     """The process groups of every descendant of `root`, read from /proc.
 
     Empty where there is no /proc (not Linux): then only the tick's own group is
     signalled, and tasks it started in sessions of their own outlive it.
     """
-    parent_of: dict[int, tuple[int, int]] = {}  # pid: (parent pid, process group)
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return set()
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:  # it ended while we looked
-            continue
-        # The command name may hold spaces or parentheses: the fields follow the last ")".
-        fields = stat.rsplit(b")", 1)[1].split()
-        parent_of[int(entry)] = (int(fields[1]), int(fields[2]))
-    children: dict[int, list[int]] = {}
-    for pid, (parent, _) in parent_of.items():
-        children.setdefault(parent, []).append(pid)
-    groups, stack = set(), [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            groups.add(parent_of[child][1])
-            stack.append(child)
+    groups = set(descendants(root).values())
     groups.discard(os.getpgrp())  # never the worker's own group
     return groups
 

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -71,6 +72,21 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
+
+
+def parent_of(pid: int) -> int:
+    """The parent of the live process `pid`."""
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(stat.rsplit(b")", 1)[1].split()[1])
+
+
+def start_tick(project: Project, *args: str, env: dict[str, str] | None = None
+               ) -> subprocess.Popen[str]:
+    """`artisan schedule:run args...` in the background, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, str(project.root / "artisan"), "schedule:run", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        env={**project.env, **(env or {})}, cwd=project.root)
 
 
 def processes_in(folder: Path) -> list[int]:

@@ -17,7 +17,7 @@ from scheduler import Schedule
 from scheduler.mutex import Acquired, Blocked
 from scheduler.mutex.files import FileMutexBackend
 from tests.conftest import Project
-from tests.kernels import wait_for
+from tests.kernels import start_tick, wait_for
 
 UTC = timezone.utc
 
@@ -45,14 +45,6 @@ def schedule_tasks():
 def runs(project: Project) -> list[str]:
     path = project.storage / "runs.txt"
     return path.read_text().splitlines() if path.exists() else []
-
-
-def start_tick(project: Project, *args: str, env: dict[str, str] | None = None
-               ) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(project.root / "artisan"), "schedule:run", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**project.env, **(env or {})}, cwd=project.root)
 
 
 def test_two_concurrent_ticks_of_one_minute_run_the_task_once(project: Project) -> None:
@@ -88,16 +80,19 @@ def test_a_killed_tick_and_task_free_the_lock_at_once(project: Project) -> None:
     assert [line.split()[0] for line in runs(project)] == ["start", "start", "end"]
 
 
-def test_a_killed_tick_frees_the_lock_even_while_its_job_lives_on(project: Project) -> None:
+def test_a_killed_tick_stops_its_job_and_frees_the_lock(project: Project) -> None:
     project.kernel(KERNEL)
-    tick = start_tick(project, "--at", "2026-03-08T07:00:00Z", env={"TASK_SECONDS": "5"})
+    tick = start_tick(project, "--at", "2026-03-08T07:00:00Z", env={"TASK_SECONDS": "60"})
     wait_for(lambda: len(runs(project)) == 1)
+    task_pid = int(runs(project)[0].split()[1])
     tick.kill()
     tick.wait(timeout=10)
+    # The job dies with its tick (its keeper stops it), so no orphan runs on unlocked.
+    wait_for(lambda: not os.path.exists(f"/proc/{task_pid}"), timeout=10)
     again = project.artisan("schedule:run", "--at", "2026-03-08T07:01:00Z",
                             env={"TASK_SECONDS": "0"})
     assert "Running slow" in again.stdout, again.stdout
-    wait_for(lambda: len(runs(project)) == 4)  # the orphaned job still finishes
+    assert [line.split()[0] for line in runs(project)] == ["start", "start", "end"]
 
 
 def test_a_holder_older_than_the_expiration_no_longer_blocks(project: Project) -> None:

@@ -18,7 +18,7 @@ from scheduler import clock
 from scheduler.cli.catalog import command_names
 from scheduler.event import Event
 from scheduler.execution import run_event
-from scheduler.kernel import KernelError, load_schedule
+from scheduler.kernel import KernelError, kernel_timeout, load_schedule, load_schedule_within
 from scheduler.mutex import MutexBackend, MutexUnavailable, backend_for
 from scheduler.pause import pause, paused_message, paused_since, resume
 from scheduler.runner import INTERRUPT_FLAG, Tick, format_stamp, run_line
@@ -52,7 +52,7 @@ def _load(settings: Settings, say_error: Callable[[str], None] | None = None) ->
     """The schedule the kernel defines; a kernel that fails ends the command (exit 2)
     with its message on stderr (through `say_error`, when given)."""
     try:
-        return load_schedule(settings)
+        return load_schedule_within(settings, kernel_timeout(settings))
     except KernelError as error:
         if say_error is None:
             typer.echo(str(error), err=True)

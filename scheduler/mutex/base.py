@@ -86,6 +86,11 @@ class HeldLock:
         """Let go of this process's part in the hold without freeing it: a forked
         supervisor that shares it carries on holding it."""
 
+    def descriptors(self) -> tuple[int, ...]:
+        """The descriptors whose being open is the hold (a file lock): the run's keeper
+        keeps them open too, until every process of the task has ended."""
+        return ()
+
 
 class Acquired(NamedTuple):
     """The lock is ours; `stale` is the expired holder it overrode, if any."""
@@ -112,6 +117,12 @@ class MutexBackend(ABC):
     @abstractmethod
     def claim(self, key: str, scheduled: datetime) -> bool:
         """Claim the run of `key` scheduled at `scheduled`; True for the one claimant."""
+
+    def confirm_claim(self, key: str, scheduled: datetime) -> bool:
+        """Check, just before the run starts, that this process's claim of `key` at
+        `scheduled` still stands: a store that lost it (Redis restarted empty) is claimed
+        again, and a claim another server made meanwhile wins. Files cannot lose it."""
+        return True
 
     @abstractmethod
     def holders(self, keys: Iterable[str]) -> dict[str, Holder]:

@@ -254,6 +254,9 @@ class FileHeld(HeldLock):
         os.close(self._descriptor)  # closing the descriptor drops the flock
         self._descriptor = -1
 
+    def descriptors(self) -> tuple[int, ...]:
+        return (self._descriptor,) if self._descriptor >= 0 else ()
+
     def abandon(self) -> None:
         if self._descriptor >= 0:
             process.keep_in_forked_jobs(self._descriptor)

@@ -7,6 +7,7 @@ import contextlib
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,8 +29,12 @@ from scheduler.zones import UTC
 
 # Compare-and-set scripts: a run only ever renews, overrides or deletes the exact value
 # it knows, so a run that outlived its lease cannot touch a newer holder's key.
-_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
-         "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+# Renewal also restores a lease the store lost (a Redis restarted empty) if nobody took
+# the key meanwhile: 1 renewed, 2 restored, 0 lost to another holder.
+_RENEW = "local value = redis.call('get', KEYS[1]) " \
+         "if value == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end " \
+         "if not value then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end " \
+         "return 0"
 _DELETE = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
           "return redis.call('del', KEYS[1]) else return 0 end"
 _REPLACE = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
@@ -50,6 +55,13 @@ class RedisMutexBackend(MutexBackend):
         self.lease = lease
         self.description = f"Redis at {redact(url)}"
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self._unreachable_errors: tuple[type[BaseException], ...] = (
+            redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+        # Set at the first time-out or refused connection: from then on every call fails
+        # at once, so a Redis that accepts and never answers costs one time-out per tick,
+        # not one per event.
+        self._unreachable: str | None = None
+        self._claims: dict[str, str] = {}  # the claims this process made: key, owner
         try:
             self.client = redis.Redis.from_url(url, socket_timeout=5,
                                                socket_connect_timeout=3)
@@ -70,11 +82,15 @@ class RedisMutexBackend(MutexBackend):
         return [sock.fileno() for sock in sockets if sock is not None and sock.fileno() >= 0]
 
     def _call(self, action: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._unreachable is not None:
+            raise MutexUnavailable(self._unreachable)
         try:
             return function(*args, **kwargs)
         except self._errors as error:
-            raise MutexUnavailable(f"Redis at {redact(self.url)} is unreachable ({action}): "
-                                   f"{error}") from None
+            message = f"Redis at {redact(self.url)} is unreachable ({action}): {error}"
+            if isinstance(error, self._unreachable_errors):
+                self._unreachable = f"{message}; not asked again until the next tick"
+            raise MutexUnavailable(message) from None
 
     def _key(self, kind: str, key: str) -> str:
         return f"scheduler:{self.namespace}:{kind}:{key}"
@@ -105,9 +121,23 @@ class RedisMutexBackend(MutexBackend):
 
     def claim(self, key: str, scheduled: datetime) -> bool:
         name = self._key("server", claim_key(key, scheduled))
-        owner = f"{os.uname().nodename} {os.getpid()}"
+        owner = f"{os.uname().nodename} {os.getpid()} {uuid.uuid4().hex}"
         ttl = int(CLAIM_TTL.total_seconds())
-        return bool(self._call("claim", self.client.set, name, owner, nx=True, ex=ttl))
+        if self._call("claim", self.client.set, name, owner, nx=True, ex=ttl):
+            self._claims[name] = owner
+            return True
+        return False
+
+    def confirm_claim(self, key: str, scheduled: datetime) -> bool:
+        name = self._key("server", claim_key(key, scheduled))
+        owner = self._claims.get(name)
+        if owner is None:
+            return False
+        current = self._call("claim", self.client.get, name)
+        if current is None:  # the store lost it: claim it again, unless someone is faster
+            ttl = int(CLAIM_TTL.total_seconds())
+            return bool(self._call("claim", self.client.set, name, owner, nx=True, ex=ttl))
+        return bool(current.decode() == owner)
 
     def holders(self, keys: Iterable[str]) -> dict[str, Holder]:
         keys = list(keys)
