@@ -128,3 +128,29 @@ def test_n_uvicorn_workers_start_one_managed_scheduler_and_stop_it(
     assert web.wait(timeout=90) == 0
     wait_for(lambda: schedulers_in(shop) == [], timeout=30)
     assert "Running shop.tasks.refresh_exchange_rates" in log.read_text()
+
+
+def test_the_status_page_is_mounted_behind_the_shops_admin_login(
+        shop: Path, processes: Start) -> None:
+    tick = processes("-m", "scheduler", "schedule:run", "--at", "2026-03-09T06:00:00Z")
+    assert tick.wait(timeout=60) == 0
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/scheduler"
+    web = processes("-m", "uvicorn", "shop.main:app", "--port", str(port),
+                    env={"SHOP_ADMIN_PASSWORD": "open-sesame"})
+    wait_for(lambda: answers(f"http://127.0.0.1:{port}/health"), timeout=30)
+    # The shop's own gate stands before every route of the page, its API included.
+    for path in ("/", "/api/tasks", "/health"):
+        assert httpx.get(base + path, timeout=10).status_code == 401
+        assert httpx.get(base + path, auth=("admin", "wrong"), timeout=10).status_code == 401
+    page = httpx.get(base + "/", auth=("admin", "open-sesame"), timeout=30)
+    assert page.status_code == 200
+    for name in ("shop.tasks.refresh_exchange_rates", "shop.tasks.prune_reports",
+                 "reports:summary"):
+        assert f'data-task="{name}"' in page.text
+    runs = httpx.get(base + "/api/runs", params={"status": "success"},
+                     auth=("admin", "open-sesame"), timeout=30).json()
+    assert sorted(run["task"] for run in runs) == [  # the tick's runs
+        "reports:summary", "shop.tasks.prune_reports", "shop.tasks.refresh_exchange_rates"]
+    web.send_signal(signal.SIGTERM)
+    web.communicate(timeout=30)

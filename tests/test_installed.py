@@ -139,6 +139,10 @@ def test_the_wheel_ships_the_console_script_the_module_entry_and_type_informatio
     assert str(REPO) not in where.stdout  # no source tree on the path
     assert (location.parent / "py.typed").exists()
     assert (fresh_venv / "bin" / "artisan").exists()
+    # The status page's templates travel with the package (its [web] extra is not
+    # installed here, so only the files are checked).
+    templates = {path.name for path in (location.parent / "web" / "templates").glob("*.html")}
+    assert {"base.html", "overview.html", "task.html", "run.html", "timeline.html"} <= templates
 
 
 def test_python_m_scheduler_runs_the_apps_job_async_job_and_command(

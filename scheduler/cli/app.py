@@ -15,6 +15,7 @@ from scheduler.cli import (
     maintenance_commands,
     scaffold_commands,
     schedule_commands,
+    web_command,
     work_command,
 )
 from scheduler.cli.catalog import command_summaries
@@ -44,6 +45,7 @@ def build_app(commands_package: str, only: str | None = None) -> tuple[typer.Typ
     maintenance_commands.register(app)
     scaffold_commands.register(app)
     work_command.register(app)
+    web_command.register(app)
     for warning in discover(commands_package):
         write_line(sys.stderr, f"Warning: {warning}")
     for command in registered().values():

@@ -303,6 +303,7 @@ def schedule_test(
         raise nothing_to_run
     stamp = format_stamp(clock.now(), settings.timezone)
     typer.echo(f"{stamp}  Running {event.display_name} now.")
+    _record_in_history(schedule, settings)
     outcome = run_event(event, settings, allow_background=False, listeners=schedule.listeners)
     if outcome.output:
         typer.echo(outcome.output.rstrip("\n"))
@@ -314,6 +315,16 @@ def schedule_test(
     if outcome.skipped or outcome.not_run:
         typer.echo(f"Skipping {event.display_name}: {outcome.skipped or outcome.not_run}")
     raise typer.Exit(0 if outcome.succeeded or outcome.skipped else 1)
+
+
+def _record_in_history(schedule: Schedule, settings: Settings) -> None:
+    """Record a run started by hand like a tick's runs (without a scheduled instant), so
+    the history and the status page see it."""
+    from scheduler.history.recorder import record_runs
+
+    recorder = record_runs(schedule, settings)
+    if recorder is not None:
+        recorder.safely(recorder.store.ensure_schema)
 
 
 def _choose(events: list[Event], name: str | None) -> Event | None:

@@ -141,18 +141,12 @@ def start_recording(schedule: Schedule, settings: Settings,
     the tick, record as missed the fixed-time instants of the minutes since the last
     tick that had no tick at all, and prune a batch of old rows. Returns the recorder,
     or None when the history is off or its settings are wrong (said in one warning)."""
-    from scheduler.history import history_config, open_store
     from scheduler.history.retention import prune
 
-    try:
-        config = history_config(settings)
-    except ValueError as error:
-        warn_on_stderr(f"runs are not being recorded in the run history: {error}")
+    recorder = record_runs(schedule, settings)
+    if recorder is None:
         return None
-    if not config.enabled:
-        return None
-    recorder = HistoryRecorder(open_store(config), config, settings.host)
-    recorder.subscribe(schedule.listeners)
+    config = recorder.config
 
     def record_tick() -> None:
         store = recorder.store
@@ -166,4 +160,22 @@ def start_recording(schedule: Schedule, settings: Settings,
         prune(store, datetime.now(UTC), config.days)
 
     recorder.safely(record_tick)
+    return recorder
+
+
+def record_runs(schedule: Schedule, settings: Settings) -> HistoryRecorder | None:
+    """Subscribe a recorder to `schedule`'s task events (for a tick, and for a run
+    started by hand with `schedule:test`); None when the history is off or its settings
+    are wrong (said in one warning)."""
+    from scheduler.history import history_config, open_store
+
+    try:
+        config = history_config(settings)
+    except ValueError as error:
+        warn_on_stderr(f"runs are not being recorded in the run history: {error}")
+        return None
+    if not config.enabled:
+        return None
+    recorder = HistoryRecorder(open_store(config), config, settings.host)
+    recorder.subscribe(schedule.listeners)
     return recorder
