@@ -19,8 +19,9 @@ Laravel dispatches `ScheduledTaskStarting`, `ScheduledTaskFinished`,
 
 A listener is called in the process that supervises the run (the tick for a foreground
 run, the detached supervisor for a background one), with the parameters it names, from
-LISTENER_PARAMETERS. A listener that raises is reported as a warning with its traceback;
-it changes neither the run's result nor the other listeners' calls.
+LISTENER_PARAMETERS. A listener that raises, or runs longer than SCHEDULER_HOOK_TIMEOUT,
+is reported as a warning; it changes neither the run's result nor the other listeners'
+calls.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from scheduler.hooks import accepted_parameters, call_hook
+from scheduler.deadline import DeadlinePassed, within
+from scheduler.hooks import accepted_parameters, call_hook, hook_timeout_or_default
+from scheduler.settings import current
 
 TASK_EVENTS = ("starting", "finished", "failed", "skipped", "background_finished",
                "paused", "resumed")
@@ -69,11 +72,18 @@ class Listeners:
 
     def dispatch(self, name: str, available: Mapping[str, Any]) -> list[str]:
         """Call the listeners of `name` in the order they were added; return a report
-        of each that raised (the others are called all the same)."""
+        of each that raised or outlived SCHEDULER_HOOK_TIMEOUT (the others are called all
+        the same)."""
         problems = []
-        for listener in self._by_name.get(name, ()):
+        listeners = self._by_name.get(name, ())
+        limit = hook_timeout_or_default(current()) if listeners else None
+        for listener in listeners:
             try:
-                call_hook(listener, {**available, "task_event": name}, LISTENER_PARAMETERS)
+                with within(limit, f"the {name!r} listener {_name_of(listener)}"):
+                    call_hook(listener, {**available, "task_event": name},
+                              LISTENER_PARAMETERS)
+            except DeadlinePassed as error:
+                problems.append(f"{error} (SCHEDULER_HOOK_TIMEOUT) and was given up on")
             except Exception:
                 problems.append(f"the {name!r} listener {_name_of(listener)} raised:\n"
                                 f"{traceback.format_exc().rstrip()}")

@@ -169,3 +169,28 @@ def test_a_dry_run_tells_no_listener(project: Project) -> None:
     dry = project.artisan("schedule:run", "--dry-run", "--at", "2026-03-08T07:00:00Z")
     assert dry.returncode == 0, dry.stderr
     assert events(project) == []
+
+
+def test_a_listener_that_hangs_is_given_up_on(project: Project) -> None:
+    project.kernel("""
+import time
+from scheduler import schedule
+from scheduler.settings import current
+
+def hangs():
+    time.sleep(3600)
+
+def works():
+    current().storage.mkdir(parents=True, exist_ok=True)
+    (current().storage / "ran.txt").write_text("yes")
+
+def schedule_tasks():
+    schedule().listen("finished", hangs)
+    schedule().job(works).every_minute()
+""")
+    tick = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z",
+                           env={"SCHEDULER_HOOK_TIMEOUT": "0.5"}, timeout=60)
+    assert tick.returncode == 0, tick.stdout + tick.stderr
+    assert ("the 'finished' listener hangs did not finish within "
+            "0.5 seconds (SCHEDULER_HOOK_TIMEOUT) and was given up on") in tick.stdout
+    assert (project.storage / "ran.txt").read_text() == "yes"
