@@ -16,8 +16,11 @@ sharing one store never block each other.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -90,6 +93,55 @@ class HeldLock:
         """The descriptors whose being open is the hold (a file lock): the run's keeper
         keeps them open too, until every process of the task has ended."""
         return ()
+
+
+class LeasedLock(HeldLock):
+    """An overlap lock that is a lease in a shared store (Redis, PostgreSQL): a thread
+    renews it every third of a lease until it is released, or until the event's
+    expiration, past which it is left to lapse. A backend says how to renew and delete."""
+
+    def __init__(self, holder: Holder, lease: timedelta, expiration: timedelta) -> None:
+        self.holder, self.lease, self.expiration = holder, lease, expiration
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def keep_alive(self) -> None:
+        """Start renewing the lease in the background (after any fork of this process)."""
+        if self._renewer is None:
+            self._renewer = threading.Thread(target=self._renew, name="lease-renewal",
+                                             daemon=True)
+            self._renewer.start()
+
+    def _renew(self) -> None:
+        deadline = time.monotonic() + self.expiration.total_seconds()
+        try:
+            while not self._stop.wait(self.lease.total_seconds() / 3):
+                if time.monotonic() >= deadline:
+                    return  # the expiration caps the lock: the lease is left to lapse
+                if self.renew_once() is False:
+                    return  # taken over after it expired: nothing of ours to renew
+        finally:
+            self.renewal_ended()
+
+    def renew_once(self) -> bool | None:
+        """Renew the lease (restoring it if the store lost it and nobody took the key):
+        True when renewed, False when another holder has it, None for a blip (the next
+        round tries again before the lease ends)."""
+        raise NotImplementedError
+
+    def renewal_ended(self) -> None:
+        """Called in the renewing thread when it stops (to close what it opened)."""
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=5)
+        with contextlib.suppress(MutexUnavailable):
+            self.delete()
+
+    def delete(self) -> None:
+        """Delete the lease if it is still this holder's (compare-and-delete)."""
+        raise NotImplementedError
 
 
 class Acquired(NamedTuple):

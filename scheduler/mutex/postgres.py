@@ -23,8 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
-import time
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -36,8 +34,8 @@ from scheduler.mutex.base import (
     DEFAULT_LEASE,
     Acquired,
     Blocked,
-    HeldLock,
     Holder,
+    LeasedLock,
     MutexBackend,
     MutexUnavailable,
     redact,
@@ -302,57 +300,35 @@ class PostgresMutexBackend(MutexBackend):
                                         "RETURNING name", (self.namespace, name)))
 
 
-class PostgresHeld(HeldLock):
-    """A lease row, renewed by a thread (on a connection of its own) until released or
-    until the event's expiration."""
+class PostgresHeld(LeasedLock):
+    """A lease row, renewed on a connection of the renewing thread's own."""
 
     def __init__(self, backend: PostgresMutexBackend, key: str, holder: Holder, value: str,
                  expiration: timedelta) -> None:
-        self.backend, self.key, self.holder, self.value = backend, key, holder, value
-        self.expiration = expiration
-        self._stop = threading.Event()
-        self._renewer: threading.Thread | None = None
+        super().__init__(holder, backend.lease, expiration)
+        self.backend, self.key, self.value = backend, key, value
+        self._connection: Any = None
 
-    def keep_alive(self) -> None:
-        """Start renewing the lease in the background (after any fork of this process)."""
-        if self._renewer is None:
-            self._renewer = threading.Thread(target=self._renew, name="lease-renewal",
-                                             daemon=True)
-            self._renewer.start()
-
-    def _renew(self) -> None:
+    def renew_once(self) -> bool | None:
         backend = self.backend
-        interval = backend.lease.total_seconds() / 3
-        deadline = time.monotonic() + self.expiration.total_seconds()
-        connection: Any = None
         try:
-            while not self._stop.wait(interval):
-                # The expiration caps the lock: past it, the lease is left to lapse.
-                if time.monotonic() >= deadline:
-                    return
-                try:
-                    if connection is None or connection.closed:
-                        connection = backend.connect()
-                    renewed = connection.execute(
-                        _RENEW, (backend.namespace, self.key, self.holder.token, self.value,
-                                 backend.lease)).fetchall()
-                except (MutexUnavailable, backend._psycopg.Error):
-                    continue  # a blip; the next round tries again before the lease ends
-                if not renewed:
-                    return  # taken over after it expired: nothing of ours to renew
-        finally:
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    connection.close()
+            if self._connection is None or self._connection.closed:
+                self._connection = backend.connect()
+            return bool(self._connection.execute(
+                _RENEW, (backend.namespace, self.key, self.holder.token, self.value,
+                         backend.lease)).fetchall())
+        except (MutexUnavailable, backend._psycopg.Error):
+            return None
 
-    def release(self) -> None:
-        self._stop.set()
-        if self._renewer is not None:
-            self._renewer.join(timeout=5)
-        with contextlib.suppress(MutexUnavailable):
-            self.backend._query("unlock", "DELETE FROM scheduler_mutex_locks WHERE "
-                                          "namespace = %s AND key = %s AND token = %s",
-                                (self.backend.namespace, self.key, self.holder.token))
+    def renewal_ended(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.close()
+
+    def delete(self) -> None:
+        self.backend._query("unlock", "DELETE FROM scheduler_mutex_locks WHERE "
+                                      "namespace = %s AND key = %s AND token = %s",
+                            (self.backend.namespace, self.key, self.holder.token))
 
 
 def redact_dsn(text: str, url: str) -> str:

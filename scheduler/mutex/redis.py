@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
-import time
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -18,8 +16,8 @@ from scheduler.mutex.base import (
     DEFAULT_LEASE,
     Acquired,
     Blocked,
-    HeldLock,
     Holder,
+    LeasedLock,
     MutexBackend,
     MutexUnavailable,
     claim_key,
@@ -176,41 +174,21 @@ class RedisMutexBackend(MutexBackend):
         return bool(self._call("flag", self.client.delete, self._key("flag", name)))
 
 
-class RedisHeld(HeldLock):
-    """A Redis lease, renewed by a thread until released or until the expiration."""
+class RedisHeld(LeasedLock):
+    """A Redis lease (a key whose value names its holder)."""
 
     def __init__(self, backend: RedisMutexBackend, name: str, holder: Holder, value: str,
                  expiration: timedelta) -> None:
-        self.backend, self.name, self.holder, self.value = backend, name, holder, value
-        self.expiration = expiration
-        self._stop = threading.Event()
-        self._renewer: threading.Thread | None = None
+        super().__init__(holder, backend.lease, expiration)
+        self.backend, self.name, self.value = backend, name, value
 
-    def keep_alive(self) -> None:
-        """Start renewing the lease in the background (after any fork of this process)."""
-        if self._renewer is None:
-            self._renewer = threading.Thread(target=self._renew, name="lease-renewal",
-                                             daemon=True)
-            self._renewer.start()
+    def renew_once(self) -> bool | None:
+        lease_ms = int(self.lease.total_seconds() * 1000)
+        try:
+            return bool(self.backend.client.eval(_RENEW, 1, self.name, self.value, lease_ms))
+        except self.backend._errors:
+            return None
 
-    def _renew(self) -> None:
-        lease = self.backend.lease
-        lease_ms = int(lease.total_seconds() * 1000)
-        deadline = time.monotonic() + self.expiration.total_seconds()
-        while not self._stop.wait(lease.total_seconds() / 3):
-            # The expiration caps the lock: past it, the lease is left to lapse.
-            if time.monotonic() >= deadline:
-                return
-            try:
-                if not self.backend.client.eval(_RENEW, 1, self.name, self.value, lease_ms):
-                    return  # lost (expired and taken over): nothing of ours to renew
-            except self.backend._errors:
-                continue  # a blip; the next round tries again before the lease ends
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._renewer is not None:
-            self._renewer.join(timeout=5)
-        with contextlib.suppress(MutexUnavailable):
-            self.backend._call("unlock", self.backend.client.eval, _DELETE, 1, self.name,
-                               self.value)
+    def delete(self) -> None:
+        self.backend._call("unlock", self.backend.client.eval, _DELETE, 1, self.name,
+                           self.value)
