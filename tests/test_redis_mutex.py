@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,89 +18,14 @@ UTC = timezone.utc
 MINUTE = datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
 
 
-def test_four_ticks_of_one_minute_run_fifty_one_server_events_exactly_once(
-        project: Project, redis_url: str) -> None:
-    project.kernel("""
-import os
-from scheduler import schedule
-from scheduler.settings import current
-
-def work(number):
-    descriptor = os.open(current().storage / "ran.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    os.write(descriptor, f"{number} {os.getppid()}\\n".encode())
-    os.close(descriptor)
-
-def schedule_tasks():
-    current().storage.mkdir(parents=True, exist_ok=True)
-    for number in range(50):
-        schedule().job(work, number).name(f"event {number}").on_one_server()
-""")
-    env = {**project.env, "SCHEDULER_CACHE_URL": redis_url}
-    ticks = [subprocess.Popen([sys.executable, str(project.root / "artisan"), "schedule:run",
-                               "--at", "2026-03-08T07:00:00Z"], text=True,
-                              env={**env, "SCHEDULER_HOST": f"server-{number}"},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for number in range(4)]
-    outputs = [tick.communicate(timeout=120) for tick in ticks]
-    assert all(tick.returncode == 0 for tick in ticks), outputs
-    lines = (project.storage / "ran.txt").read_text().splitlines()
-    assert sorted(int(line.split()[0]) for line in lines) == list(range(50))
-    skipped = sum(out.count("already ran on another server") for out, _ in outputs)
-    assert skipped == 150
 
 
-def test_a_lease_is_renewed_while_the_run_lasts(redis_url: str) -> None:
-    backend = RedisMutexBackend(redis_url, "production", lease=timedelta(seconds=1))
-    held = backend.acquire("long", timedelta(hours=1))
-    assert isinstance(held, Acquired)
-    held.lock.keep_alive()
-    time.sleep(3.5)  # three and a half leases
-    assert isinstance(backend.acquire("long", timedelta(hours=1)), Blocked)
-    held.lock.release()
-    assert isinstance(backend.acquire("long", timedelta(hours=1)), Acquired)
 
 
-def test_renewal_stops_at_the_expiration(redis_url: str) -> None:
-    backend = RedisMutexBackend(redis_url, "production", lease=timedelta(seconds=1))
-    held = backend.acquire("capped", timedelta(seconds=1))
-    assert isinstance(held, Acquired)
-    held.lock.keep_alive()
-    time.sleep(2.6)
-    taken = backend.acquire("capped", timedelta(hours=1))
-    assert isinstance(taken, Acquired) and taken.stale is None  # it had lapsed
-    held.lock.release()
-    assert backend.holders(["capped"]) == {"capped": taken.lock.holder}
 
 
-def test_a_killed_holders_lease_lapses(redis_url: str) -> None:
-    code = ("import time, datetime, sys\n"
-            "from scheduler.mutex.redis import RedisMutexBackend\n"
-            f"backend = RedisMutexBackend({redis_url!r}, 'production',"
-            " lease=datetime.timedelta(seconds=1))\n"
-            "held = backend.acquire('crashy', datetime.timedelta(hours=1))\n"
-            "held.lock.keep_alive()\n"
-            "print('held', flush=True)\n"
-            "time.sleep(60)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    backend = RedisMutexBackend(redis_url, "production", lease=timedelta(seconds=1))
-    time.sleep(1.5)
-    assert isinstance(backend.acquire("crashy", timedelta(hours=1)), Blocked)  # renewed
-    os.kill(holder.pid, signal.SIGKILL)
-    holder.wait()
-    time.sleep(1.3)
-    assert isinstance(backend.acquire("crashy", timedelta(hours=1)), Acquired)
 
 
-def test_a_run_past_its_lease_never_deletes_a_newer_holders_key(redis_url: str) -> None:
-    backend = RedisMutexBackend(redis_url, "production", lease=timedelta(seconds=1))
-    late = backend.acquire("key", timedelta(hours=1))
-    assert isinstance(late, Acquired)  # never renewed: it lapses after a second
-    time.sleep(1.3)
-    newer = backend.acquire("key", timedelta(hours=1))
-    assert isinstance(newer, Acquired)
-    late.lock.release()
-    assert backend.holders(["key"]) == {"key": newer.lock.holder}
 
 
 def test_an_expired_holder_is_overridden_with_a_warning(redis_url: str) -> None:
