@@ -131,3 +131,32 @@ def test_a_run_past_its_lease_never_releases_a_newer_holders_lock(store: Store) 
     assert isinstance(newer, Acquired)
     late.lock.release()
     assert backend.holders(["key"]) == {"key": newer.lock.holder}
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("redis://:s3cret-Pa55word@127.0.0.1:1/0", "Redis at redis://:***@127.0.0.1:1/0"),
+    ("postgresql://app:s3cret-Pa55word@127.0.0.1:1/app",
+     "PostgreSQL at postgresql://app:***@127.0.0.1:1/app"),
+])
+def test_an_unreachable_store_skips_only_the_events_that_need_it(
+        project: Project, url: str, shown: str) -> None:
+    project.kernel("""
+from scheduler import schedule
+from scheduler.settings import current
+
+def plain():
+    current().storage.mkdir(parents=True, exist_ok=True)
+    (current().storage / "plain.txt").write_text("ran")
+
+def schedule_tasks():
+    schedule().job(plain).name("guarded").without_overlapping()
+    schedule().job(plain).name("solo").on_one_server()
+    schedule().job(plain).name("plain")
+""")
+    result = project.artisan("schedule:run", env={"SCHEDULER_CACHE_URL": url})
+    assert result.returncode == 1
+    for name in ("guarded", "solo"):
+        assert f"Skipping {name}: {shown} is unreachable" in result.stdout, result.stdout
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "Running plain" in result.stdout
+    assert (project.storage / "plain.txt").read_text() == "ran"

@@ -14,7 +14,6 @@ import psycopg
 from scheduler.mutex import Acquired, Blocked, Holder
 from scheduler.mutex.postgres import PostgresMutexBackend
 from tests.conftest import Project
-from tests.postgres_support import SECRET
 
 UTC = timezone.utc
 MINUTE = datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
@@ -145,30 +144,6 @@ def test_tick_with_overlap_pause_and_clear_cache_on_postgres(
         tick.kill()
         tick.wait()
 
-
-def test_unreachable_postgres_skips_the_events_that_need_it(project: Project) -> None:
-    project.kernel("""
-from scheduler import schedule
-from scheduler.settings import current
-
-def plain():
-    current().storage.mkdir(parents=True, exist_ok=True)
-    (current().storage / "plain.txt").write_text("ran")
-
-def schedule_tasks():
-    schedule().job(plain).name("guarded").without_overlapping()
-    schedule().job(plain).name("solo").on_one_server()
-    schedule().job(plain).name("plain")
-""")
-    url = f"postgresql://app:{SECRET}@127.0.0.1:1/app"
-    result = project.artisan("schedule:run", env={"SCHEDULER_CACHE_URL": url})
-    assert result.returncode == 1
-    for name in ("guarded", "solo"):
-        assert f"Skipping {name}: PostgreSQL at postgresql://app:***@127.0.0.1:1/app is " \
-               f"unreachable" in result.stdout, result.stdout
-    assert SECRET not in result.stdout + result.stderr
-    assert "Running plain" in result.stdout
-    assert (project.storage / "plain.txt").read_text() == "ran"
 
 
 def test_no_piece_of_a_password_libpq_misreads_is_printed(project: Project) -> None:
