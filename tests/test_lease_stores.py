@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -18,9 +18,11 @@ from scheduler.mutex import Acquired, Blocked, MutexBackend
 from tests.conftest import Project
 
 LEASE = timedelta(seconds=1)
+MINUTE = datetime(2026, 3, 8, 7, 0, tzinfo=timezone.utc)
 
-# (the store's URL, a backend on it with a one-second lease, its class's import line)
-Store = tuple[str, Callable[[], MutexBackend], str]
+# (the store's URL, a backend on it with a one-second lease for a namespace (by default
+# "production"), its class's import line)
+Store = tuple[str, Callable[..., MutexBackend], str]
 
 
 @pytest.fixture(params=["redis", "postgres"])
@@ -29,12 +31,14 @@ def store(request: pytest.FixtureRequest) -> Store:
         from scheduler.mutex.redis import RedisMutexBackend
 
         url = request.getfixturevalue("redis_url")
-        return (url, lambda: RedisMutexBackend(url, "production", lease=LEASE),
+        return (url, lambda namespace="production": RedisMutexBackend(url, namespace,
+                                                                      lease=LEASE),
                 "from scheduler.mutex.redis import RedisMutexBackend as Backend")
     from scheduler.mutex.postgres import PostgresMutexBackend
 
     url = request.getfixturevalue("postgres_url")
-    return (url, lambda: PostgresMutexBackend(url, "production", lease=LEASE),
+    return (url, lambda namespace="production": PostgresMutexBackend(url, namespace,
+                                                                     lease=LEASE),
             "from scheduler.mutex.postgres import PostgresMutexBackend as Backend")
 
 
@@ -160,3 +164,17 @@ def schedule_tasks():
     assert "s3cret" not in result.stdout + result.stderr
     assert "Running plain" in result.stdout
     assert (project.storage / "plain.txt").read_text() == "ran"
+
+
+def test_environments_and_prefixes_do_not_collide(store: Store) -> None:
+    _, backend_on, _ = store
+    production, staging = backend_on("production"), backend_on("staging")
+    other_app = backend_on("billing-production")
+    for backend in (production, staging, other_app):
+        assert isinstance(backend.acquire("key", timedelta(hours=1)), Acquired)
+        assert backend.claim("key", MINUTE)
+        backend.set_flag("paused", "yes")
+    assert not production.claim("key", MINUTE)
+    assert isinstance(production.acquire("key", timedelta(hours=1)), Blocked)
+    assert production.clear_flag("paused")
+    assert production.get_flag("paused") is None and staging.get_flag("paused") == "yes"

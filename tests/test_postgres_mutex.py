@@ -47,19 +47,6 @@ def test_an_expired_holder_is_taken_over_with_its_description(postgres_url: str)
     assert token == taken.lock.holder.token
 
 
-def test_environments_and_prefixes_do_not_collide(postgres_url: str) -> None:
-    production = PostgresMutexBackend(postgres_url, "production")
-    staging = PostgresMutexBackend(postgres_url, "staging")
-    other_app = PostgresMutexBackend(postgres_url, "billing-production")
-    for backend in (production, staging, other_app):
-        assert isinstance(backend.acquire("key", timedelta(hours=1)), Acquired)
-        assert backend.claim("key", MINUTE)
-        backend.set_flag("paused", "yes")
-    assert not production.claim("key", MINUTE)
-    assert isinstance(production.acquire("key", timedelta(hours=1)), Blocked)
-    assert production.clear_flag("paused")
-    assert production.get_flag("paused") is None and staging.get_flag("paused") == "yes"
-
 
 def test_claims_are_confirmed_and_expired_rows_cleaned_up(postgres_url: str) -> None:
     backend = PostgresMutexBackend(postgres_url, "production")

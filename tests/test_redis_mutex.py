@@ -40,16 +40,6 @@ def test_an_expired_holder_is_overridden_with_a_warning(redis_url: str) -> None:
     assert stored["token"] == taken.lock.holder.token
 
 
-def test_environments_and_prefixes_do_not_collide(redis_url: str) -> None:
-    production = RedisMutexBackend(redis_url, "production")
-    staging = RedisMutexBackend(redis_url, "staging")
-    other_app = RedisMutexBackend(redis_url, "billing-production")
-    for backend in (production, staging, other_app):
-        assert isinstance(backend.acquire("key", timedelta(hours=1)), Acquired)
-        assert backend.claim("key", MINUTE)
-    assert not production.claim("key", MINUTE)
-    assert isinstance(production.acquire("key", timedelta(hours=1)), Blocked)
-
 
 def test_one_server_claims_expire_after_at_least_an_hour(redis_url: str) -> None:
     backend = RedisMutexBackend(redis_url, "production")
