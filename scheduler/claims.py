@@ -29,7 +29,7 @@ import json
 import os
 from datetime import datetime, timedelta
 
-from scheduler import process
+from scheduler import descriptors
 from scheduler.settings import Settings
 from scheduler.storage import Folder, storage_folder
 from scheduler.zones import UTC
@@ -46,7 +46,7 @@ class RunClaim:
     def __init__(self, claims: HostClaims, minute: str, name: str, descriptor: int) -> None:
         self._claims, self._minute, self._name = claims, minute, name
         self._descriptor = descriptor
-        process.close_in_forked_jobs(descriptor)
+        descriptors.close_in_forked_jobs(descriptor)
 
     def mark_started(self) -> None:
         """Record that the run starts now, then let go of the claim. Raises OSError when
@@ -63,7 +63,7 @@ class RunClaim:
 
     def release(self) -> None:
         if self._descriptor >= 0:
-            process.keep_in_forked_jobs(self._descriptor)
+            descriptors.keep_in_forked_jobs(self._descriptor)
             os.close(self._descriptor)  # drops the flock
             self._descriptor = -1
 

@@ -17,7 +17,6 @@ daylight-saving rules of Debian's cron (cronie/Vixie) can be applied per time zo
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -94,7 +93,7 @@ class CronExpression(NamedTuple):
         if day.month not in self.months:
             return False
         on_day = day.day in self.days or (
-            self.last_day and day.day == calendar.monthrange(day.year, day.month)[1])
+            self.last_day and day.day == _last_day_of_month(day.year, day.month))
         weekday = day.isoweekday() % 7
         on_weekday = weekday in self.weekdays and self._nth_weekday_allows(weekday, day.day)
         return (on_day or on_weekday) if self.days_either else (on_day and on_weekday)
@@ -195,6 +194,12 @@ class CronExpression(NamedTuple):
                         if wall >= start:
                             yield wall
             day += timedelta(days=1)
+
+
+def _last_day_of_month(year: int, month: int) -> int:
+    """`calendar.monthrange(year, month)[1]` (calendar's import costs a tick time)."""
+    following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    return (following - timedelta(days=1)).day
 
 
 def _transition_near(instant: datetime, zone: tzinfo) -> bool:

@@ -14,8 +14,8 @@ filter may name `event`; a listener of task events names what it wants of its ow
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Awaitable, Callable, Mapping
+from types import CoroutineType, GeneratorType
 from typing import TYPE_CHECKING, Any
 
 from scheduler.deadline import seconds_setting
@@ -34,9 +34,21 @@ def call_user_code(function: Callable[..., Any], *args: Any, **kwargs: Any) -> A
     """Call `function`; if it returns an awaitable, run that to completion and return
     its result. Its exceptions propagate as the caller's own."""
     result = function(*args, **kwargs)
-    if inspect.isawaitable(result):
+    if _is_awaitable(result):
         return run_awaitable(result)
     return result
+
+
+# Generators that `types.coroutine` made awaitable carry this flag (inspect's
+# CO_ITERABLE_COROUTINE; inspect itself is not imported, it costs a tick milliseconds).
+_ITERABLE_COROUTINE = 0x100
+
+
+def _is_awaitable(value: object) -> bool:
+    """`inspect.isawaitable(value)`."""
+    return (isinstance(value, CoroutineType | Awaitable)
+            or (isinstance(value, GeneratorType)
+                and bool(value.gi_code.co_flags & _ITERABLE_COROUTINE)))
 
 
 def run_awaitable(awaitable: Awaitable[Any]) -> Any:
@@ -125,6 +137,8 @@ def accepted_parameters(hook: Callable[..., Any],
     """The parameters `hook` asks for by name, from `allowed`; raise ValueError for any
     other."""
     try:
+        import inspect  # only kernels that give hooks or filters pay for it
+
         parameters = inspect.signature(hook).parameters.values()
     except (TypeError, ValueError):
         return frozenset()

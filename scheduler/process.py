@@ -30,10 +30,11 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from scheduler import streams
+from scheduler.descriptors import closed_in_forked_jobs, drop_tick_descriptors
 from scheduler.hooks import call_user_code
 from scheduler.keeper import STOP_GRACE, keep
 from scheduler.settings import Settings
@@ -65,45 +66,6 @@ class ExitStatus(NamedTuple):
                 name = f"signal {self.signal}"
             return f"killed by {name}"
         return f"exit code {self.code}"
-
-
-# Descriptors (held lock files) that a forked job must not keep open: a lock has to die
-# with the process that supervises the run, not live on in the job's child.
-_closed_in_forked_jobs: set[int] = set()
-# Sources of more such descriptors, asked at each fork (a Redis client's sockets come
-# and go with its connection pool).
-_descriptor_sources: list[Callable[[], Iterable[int]]] = []
-
-
-def close_in_forked_jobs(descriptor: int) -> None:
-    """Have every job forked from now on close `descriptor` first thing."""
-    _closed_in_forked_jobs.add(descriptor)
-
-
-def keep_in_forked_jobs(descriptor: int) -> None:
-    """Undo `close_in_forked_jobs` (the descriptor is about to be closed anyway)."""
-    _closed_in_forked_jobs.discard(descriptor)
-
-
-def hide_from_forked_jobs(source: Callable[[], Iterable[int]]) -> None:
-    """Have every job forked from now on lose the descriptors `source()` names then."""
-    _descriptor_sources.append(source)
-
-
-def _drop_tick_descriptors(keeping: Collection[int] = ()) -> None:  # pragma: no cover
-    """Close the tick's lock descriptors (but those in `keeping`) and put /dev/null over
-    its sockets: a socket object still in the job's memory then closes /dev/null, never
-    a file of the job. Runs in a forked job or keeper."""
-    for descriptor in _closed_in_forked_jobs.difference(keeping):
-        with contextlib.suppress(OSError):
-            os.close(descriptor)
-    hidden = {descriptor for source in _descriptor_sources for descriptor in source()}
-    if hidden:
-        null = os.open(os.devnull, os.O_RDWR)
-        for descriptor in hidden - {null}:
-            with contextlib.suppress(OSError):
-                os.dup2(null, descriptor)
-        os.close(null)
 
 
 # What a task run as another user keeps of the tick's environment (besides its own
@@ -257,7 +219,7 @@ class KeptTask(ForkedChild):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the keeper, which never returns
             try:
-                _drop_tick_descriptors(keeping=lock_descriptors)
+                drop_tick_descriptors(keeping=lock_descriptors)
             except BaseException:
                 os._exit(1)  # never back into the supervisor's code
             keep(launch, supervisor, on_orphaned)
@@ -308,7 +270,7 @@ def answer_from_child(body: Callable[[int], None], timeout: float) -> bytes | No
     read, write = os.pipe()
 
     def child() -> int:  # pragma: no cover - runs in the forked child
-        for descriptor in (*_closed_in_forked_jobs, read):
+        for descriptor in (*closed_in_forked_jobs(), read):
             os.close(descriptor)
         body(write)
         return 0
@@ -350,7 +312,7 @@ def _run_in_child(function: Callable[..., Any], args: tuple[Any, ...],
                   run_as: RunAs | None) -> None:  # pragma: no cover
     code = 1
     try:
-        _drop_tick_descriptors()
+        drop_tick_descriptors()
         # The keeper's handlers, reset; the job stays in the keeper's session and group.
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
             signal.signal(signum, signal.SIG_DFL)

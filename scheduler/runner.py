@@ -16,18 +16,15 @@ before starting each run, so a pause raised mid-minute holds back the rest of it
 
 from __future__ import annotations
 
-import logging
 import os
 import time
-import traceback
 from collections.abc import Callable, Collection
 from datetime import datetime, tzinfo
 
-from scheduler import process
+from scheduler import descriptors
 from scheduler.claims import HostClaims, RunClaim
 from scheduler.deadline import DeadlinePassed, within
 from scheduler.event import Event
-from scheduler.execution import RunOutcome, report_event, run_event
 from scheduler.hooks import DEFAULT_HOOK_TIMEOUT, hook_timeout, hook_timeout_or_default
 from scheduler.maintenance import is_down
 from scheduler.mutex import (
@@ -37,13 +34,16 @@ from scheduler.mutex import (
     namespace,
 )
 from scheduler.pause import paused_message, paused_since
-from scheduler.process import fork_child
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings
 from scheduler.storage import UnsafeStorage, name_part, storage_folder
 from scheduler.tasks import CommandTask
-from scheduler.ticklog import FORMAT_VARIABLE, TickLog
+from scheduler.ticklog import ERROR, FORMAT_VARIABLE, INFO, WARNING, TickLog
 from scheduler.zones import UTC
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from scheduler.execution import RunOutcome
 
 LINE_WIDTH = 79
 NOTHING_DUE = "No scheduled tasks are ready to run."
@@ -56,12 +56,6 @@ REPEAT_LEAD_SECONDS = 0.05
 Echo = Callable[[str], None]
 
 
-def unknown_commands(schedule: Schedule, known: Collection[str]) -> list[Event]:
-    """The command events whose artisan command does not exist."""
-    return [event for event in schedule.events
-            if isinstance(event.task, CommandTask) and event.task.name not in known]
-
-
 class Tick:
     """One run of the schedule for one minute.
 
@@ -71,12 +65,15 @@ class Tick:
     """
 
     def __init__(self, schedule: Schedule, settings: Settings, at: datetime, *,
-                 echo: Echo | None = None, known_commands: Collection[str] | None = None) -> None:
+                 echo: Echo | None = None,
+                 known_commands: Callable[[], Collection[str]] | None = None) -> None:
         self.schedule = schedule
         self.settings = settings
         self.minute = floor_minute(at)
         self.echo = TickLog(echo, settings.get(FORMAT_VARIABLE))
         self.known_commands = known_commands
+        self._known: Collection[str] | None = None
+        self._unknown: set[int] = set()
         self.failed = False
         self.dry_run = False
         self._mutexes: MutexBackend | None = None
@@ -106,16 +103,9 @@ class Tick:
             hook_timeout(self.settings)
         except ValueError as error:
             self._fail(f"{error}; using {DEFAULT_HOOK_TIMEOUT:g} seconds.")
-        broken = set()
-        if self.known_commands is not None:
-            for event in unknown_commands(self.schedule, self.known_commands):
-                broken.add(id(event))
-                self._fail(f"Skipping {event.display_name}: there is no artisan command "
-                           f"named {event.task.name!r} (artisan list shows them)",  # type: ignore[union-attr]
-                           task=event.display_name, status="SKIPPED")
-        due = [event for event, _wall in self.schedule.due_with_wall_times(
-            self.minute, self.settings.app_env, in_maintenance=False)
-            if id(event) not in broken]
+        due = self._without_unknown_commands([
+            event for event, _wall in self.schedule.due_with_wall_times(
+                self.minute, self.settings.app_env, in_maintenance=False)])
         if is_down(self.settings):
             due = self._hold_back(due, lambda event: event.runs_in_maintenance, "maintenance",
                                   "the application is in maintenance mode")
@@ -127,7 +117,10 @@ class Tick:
         repeating = [event for event in due if event.repeat_seconds]
         if dry_run:
             return self._list(due, quiet=paused is not None)
-        late = self._missed_runs(broken, paused is not None)
+        late = self._missed_runs(paused is not None)
+        runnable = {id(event) for event in self._without_unknown_commands(
+            [event for event, _missed in late])}
+        late = [(event, missed) for event, missed in late if id(event) in runnable]
         self._claims.forget_old(self.minute)
         loop = self._start_sub_minute_loop(repeating) if repeating else None
         ran_any = loop is not None
@@ -163,7 +156,26 @@ class Tick:
         from scheduler.history.recorder import start_recording  # not for dry runs
 
         start_recording(self.schedule, self.settings, self.minute)
-    def _missed_runs(self, broken: set[int], paused: bool) -> list[tuple[Event, datetime]]:
+    def _without_unknown_commands(self, events: list[Event]) -> list[Event]:
+        """`events` without the command tasks whose artisan command does not exist;
+        each of those is said once and fails the tick. The commands are looked up only
+        when a command task is due: finding them imports the commands package."""
+        commands = [event for event in events if isinstance(event.task, CommandTask)]
+        if not commands or self.known_commands is None:
+            return events
+        if self._known is None:
+            self._known = set(self.known_commands())
+        for event in commands:
+            name = event.task.name  # type: ignore[union-attr]
+            if name in self._known or id(event) in self._unknown:
+                continue
+            self._unknown.add(id(event))
+            self._fail(f"Skipping {event.display_name}: there is no artisan command "
+                       f"named {name!r} (artisan list shows them)",
+                       task=event.display_name, status="SKIPPED")
+        return [event for event in events if id(event) not in self._unknown]
+
+    def _missed_runs(self, paused: bool) -> list[tuple[Event, datetime]]:
         """The fixed-time runs due in the minutes since the last one processed (this
         host's, or the shared store's for `on_one_server` events), which run late now;
         records this minute as processed."""
@@ -184,7 +196,7 @@ class Tick:
                       f"processed cannot be kept ({error}).")
             host_since = None
         events = [event for event in self.schedule.events
-                  if id(event) not in broken and catchup.catches_up(event, default)
+                  if catchup.catches_up(event, default)
                   and (event.runs_when_paused or not paused)]
         shared = [event for event in events if event.one_server]
         shared_since = None
@@ -214,6 +226,8 @@ class Tick:
         if late:
             self.echo(f"Catching up {event.display_name}: it was due at "
                       f"{self._stamp(instant)}, a minute no tick processed; running it late.")
+        from scheduler.execution import run_event  # only ticks that run something
+
         try:
             outcome = run_event(event, self.settings, scheduled=instant,
                                 mutexes=self.mutexes, listeners=self.schedule.listeners,
@@ -305,6 +319,7 @@ class Tick:
         tasks of this tick are doing; each run is a child of it, so a slow run never
         delays the next offset.
         """
+        from scheduler.process import fork_child
         from scheduler.subminute import SubMinuteLoop  # only ticks with such events
 
         minute_start = float(int(time.time()) // 60 * 60)
@@ -319,7 +334,7 @@ class Tick:
         def loop_process() -> int:  # pragma: no cover - runs in the forked loop process
             self.failed = False
             if guard >= 0:
-                process.close_in_forked_jobs(guard)  # it dies with this loop, not its runs
+                descriptors.close_in_forked_jobs(guard)  # it dies with this loop, not its runs
             runs: list[int] = []
             loop = SubMinuteLoop(events, minute_start,
                                  lambda event, at: self._start_repeat(event, at, runs),
@@ -342,6 +357,9 @@ class Tick:
         this REPEAT_LEAD_SECONDS early): the child waits for the instant itself, so the
         cost of forking does not make the run late. The filters are asked for each run,
         in the child, at the instant itself, so that they see the time the run is for."""
+        from scheduler.execution import run_event
+        from scheduler.process import fork_child
+
         instant = datetime.fromtimestamp(at, UTC)
         if not event.runs_when_paused and self._paused_now():
             self._skipped(event, "paused", "the schedule is paused", instant)
@@ -397,6 +415,8 @@ class Tick:
             self._fail(f"Skipping {event.display_name}: {error} (SCHEDULER_HOOK_TIMEOUT).")
             return False
         except Exception:
+            import traceback
+
             self._fail(f"Skipping {event.display_name}: its when/skip condition raised:\n"
                        + _indent(traceback.format_exc()), task=event.display_name,
                        status="SKIPPED")
@@ -421,6 +441,8 @@ class Tick:
         default this tick's minute) was not started, and why."""
         if not self.schedule.listeners or self.dry_run:
             return
+        from scheduler.execution import RunOutcome, report_event
+
         outcome = RunOutcome(event, started=datetime.now(UTC), skipped=reason, skip_code=code,
                              scheduled=scheduled or self.minute)
         report_event(self.schedule.listeners, "skipped", outcome)
@@ -430,7 +452,7 @@ class Tick:
     def _report(self, outcome: RunOutcome) -> None:
         name = outcome.event.display_name
         for warning in outcome.warnings:
-            self.echo(f"Warning: {name}: {warning}", task=name, level=logging.WARNING)
+            self.echo(f"Warning: {name}: {warning}", task=name, level=WARNING)
         if outcome.skipped:
             self.echo(f"Skipping {name}: {outcome.skipped}", task=name, status="SKIPPED")
             return
@@ -443,7 +465,7 @@ class Tick:
                       task=name, status="STARTED", duration=outcome.duration)
             return
         status = "DONE" if outcome.succeeded else "FAIL"
-        level = logging.INFO if outcome.succeeded else logging.ERROR
+        level = INFO if outcome.succeeded else ERROR
         self.echo(run_line(self._stamp(outcome.started), outcome.event.display_name,
                            outcome.duration, status),
                   task=name, status=status, duration=outcome.duration, level=level)
@@ -456,13 +478,13 @@ class Tick:
             for line in outcome.output_tail():
                 self.echo(f"    | {line}", task=name, status=status, level=level)
         for error in outcome.errors + outcome.hook_errors:
-            self.echo(_indent(error), task=name, status=status, level=logging.ERROR)
+            self.echo(_indent(error), task=name, status=status, level=ERROR)
         if not outcome.succeeded:
             self.failed = True
 
     def _fail(self, message: str, *, task: str | None = None, status: str | None = None) -> None:
         self.failed = True
-        self.echo(message, task=task, status=status, level=logging.ERROR)
+        self.echo(message, task=task, status=status, level=ERROR)
 
     def _stamp(self, moment: datetime) -> str:
         return format_stamp(moment, self.settings.timezone)

@@ -6,7 +6,6 @@ share it (`scheduler/groups.py`): `with schedule().daily().group() as nightly: .
 
 from __future__ import annotations
 
-import inspect
 import shlex
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, tzinfo
@@ -228,6 +227,8 @@ def _artisan_command_of(function: Callable[..., Any]) -> tuple[str, str | None]:
     for command in registered().values():
         if command.function is function:
             _check_runnable(command.name, function)
+            import inspect  # for command tasks given as functions only
+
             lines = (command.help or inspect.getdoc(function) or "").strip().splitlines()
             return command.name, lines[0] if lines else None
     raise InvalidSchedule(

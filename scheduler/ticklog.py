@@ -14,7 +14,6 @@ every line.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -22,16 +21,37 @@ from datetime import datetime
 from scheduler.streams import write_line
 from scheduler.zones import UTC
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
+
 LOGGER_NAME = "scheduler"
 FORMAT_VARIABLE = "SCHEDULER_LOG_FORMAT"
 # `off`: nothing on stdout, for an application whose own logging (a root handler that
 # `logging.basicConfig` set up, say) already shows the `scheduler` logger's records.
 FORMATS = ("text", "json", "off")
+# logging's levels, by number: the module itself is imported only when needed (below).
+INFO, WARNING, ERROR = 20, 30, 40
+LEVEL_NAMES = {INFO: "info", WARNING: "warning", ERROR: "error"}
 
-logger = logging.getLogger(LOGGER_NAME)
-# A library's logger stays silent unless the application configures it: without this,
-# logging's last-resort handler would print warnings a second time, on stderr.
-logger.addHandler(logging.NullHandler())
+_logger: logging.Logger | None = None
+
+
+def scheduler_logger() -> logging.Logger | None:
+    """The `scheduler` logger, or None while nothing in this process has imported
+    `logging`: then no handler exists that could receive a record, and a tick of a
+    kernel that logs nothing spares itself the import (it costs milliseconds a minute).
+    """
+    global _logger
+    if _logger is None:
+        logging = sys.modules.get("logging")
+        if logging is None:
+            return None
+        _logger = logging.getLogger(LOGGER_NAME)
+        # A library's logger stays silent unless the application configures it: without
+        # this, logging's last-resort handler would print warnings again, on stderr.
+        _logger.addHandler(logging.NullHandler())
+    return _logger
 
 Write = Callable[[str], None]
 
@@ -56,12 +76,14 @@ class TickLog:
         self.quiet = chosen == "off"
         if chosen not in FORMATS:
             self(f"Warning: {FORMAT_VARIABLE}={log_format!r} is not one of "
-                 f"{', '.join(FORMATS)}; printing text.", level=logging.WARNING)
+                 f"{', '.join(FORMATS)}; printing text.", level=WARNING)
 
     def __call__(self, message: str, *, task: str | None = None, status: str | None = None,
-                 duration: float | None = None, level: int = logging.INFO) -> None:
+                 duration: float | None = None, level: int = INFO) -> None:
         fields = {"task": task, "status": status, "duration": duration}
-        logger.log(level, message, extra=fields)
+        logger = scheduler_logger()
+        if logger is not None:
+            logger.log(level, message, extra=fields)
         if self.quiet:
             return
         if not self.json:
@@ -69,7 +91,7 @@ class TickLog:
             return
         self.write(json.dumps({
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "level": logging.getLevelName(level).lower(),
+            "level": LEVEL_NAMES.get(level, str(level)),
             "message": message,
             **fields,
         }, ensure_ascii=False))

@@ -14,7 +14,7 @@ __all__ = ["command", "console_main", "main"]
 def main(root: str | None = None) -> None:
     """Run artisan for the project whose root folder is `root` (by default
     `$SCHEDULER_ROOT`, else the current directory)."""
-    from scheduler.cli.app import run
+    from scheduler.cli.entry import run
 
     run(root)
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import MutableMapping
-from pathlib import Path
 
 import typer
 
-from scheduler import settings as settings_module
 from scheduler.cli import (
     history_commands,
     maintenance_commands,
+    run_command,
     scaffold_commands,
     schedule_commands,
     web_command,
@@ -20,14 +17,7 @@ from scheduler.cli import (
 )
 from scheduler.cli.catalog import command_summaries
 from scheduler.cli.registry import discover, registered
-from scheduler.settings import KERNEL_VARIABLE
-from scheduler.streams import (
-    ensure_standard_descriptors,
-    make_standard_streams_forgiving,
-    write_line,
-)
-
-APP_OPTION = "--app"
+from scheduler.streams import write_line
 
 
 def build_app(commands_package: str, only: str | None = None) -> tuple[typer.Typer, list[str]]:
@@ -40,6 +30,7 @@ def build_app(commands_package: str, only: str | None = None) -> tuple[typer.Typ
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                       help="Artisan: run and inspect the application's scheduled tasks.")
     app.command("list", help="List every artisan command.")(list_commands)
+    run_command.register(app)
     schedule_commands.register(app)
     history_commands.register(app)
     maintenance_commands.register(app)
@@ -78,49 +69,9 @@ def list_commands(context: typer.Context) -> None:
         typer.echo(f"  {name.ljust(width)}  {summaries[name]}")
 
 
-def run(root: str | None) -> None:
-    """Load the project's settings and run the command named on the command line.
+def run_with_typer(names_only: str) -> None:
+    """Run the command named on the command line through typer (settings are loaded)."""
+    from scheduler.settings import current
 
-    `root` is the project folder (where `.env` and `storage/` live); None means
-    `$SCHEDULER_ROOT`, else the current directory. `--app MODULE` before the command
-    name chooses the kernel, as SCHEDULER_KERNEL does.
-    """
-    ensure_standard_descriptors()
-    make_standard_streams_forgiving()
-    try:
-        take_app_option(sys.argv, os.environ)
-        settings = settings_module.configure(
-            settings_module.Settings.load(Path(root) if root else None))
-    except ValueError as error:
-        write_line(sys.stderr, f"Configuration error: {error}")
-        raise SystemExit(2) from None
-    if str(settings.root) not in sys.path:
-        sys.path.insert(0, str(settings.root))
-    # The mode the tick runs in is the mode its tasks run in, `.env` or not: shell and
-    # command tasks, and tasks run as another user, read it from their environment.
-    os.environ.setdefault("APP_ENV", settings.app_env)
-    if len(sys.argv) < 2:
-        sys.argv.append("list")
-    app, names = build_app(settings.commands_package, only=sys.argv[1])
+    app, names = build_app(current().commands_package, only=names_only)
     app(prog_name="artisan", obj=names)
-
-
-def take_app_option(argv: list[str], environ: MutableMapping[str, str]) -> None:
-    """Remove `--app MODULE` (or `--app=MODULE`) from before the command name in `argv`
-    and make MODULE the kernel: in `environ`, so that the ticks and commands started
-    from here load the same application."""
-    for index, argument in enumerate(argv[1:], 1):
-        if not argument.startswith("-"):
-            return  # the command name: what follows is the command's own
-        if argument != APP_OPTION and not argument.startswith(APP_OPTION + "="):
-            continue
-        value = argument.partition("=")[2] if "=" in argument else None
-        end = index + 1
-        if value is None and index + 1 < len(argv):
-            value, end = argv[index + 1], index + 2
-        if not value or value.startswith("-"):
-            raise ValueError(f"{APP_OPTION} needs the kernel's module path, such as "
-                             f"{APP_OPTION} myapp.schedule")
-        del argv[index:end]
-        environ[KERNEL_VARIABLE] = value
-        return

@@ -5,7 +5,6 @@ and `schedule:resume` (alias `schedule:continue`)."""
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -16,26 +15,26 @@ import typer
 
 from scheduler import clock
 from scheduler.cli.catalog import command_names
+from scheduler.cli.run_command import AT
 from scheduler.event import Event
 from scheduler.execution import run_event
 from scheduler.kernel import KernelError, kernel_timeout, load_schedule, load_schedule_within
 from scheduler.mutex import MutexBackend, MutexUnavailable, backend_for
 from scheduler.pause import pause, paused_message, paused_since, resume
-from scheduler.runner import INTERRUPT_FLAG, Tick, format_stamp, run_line
+from scheduler.runner import INTERRUPT_FLAG, format_stamp, run_line
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings, current
 from scheduler.tasks import CommandTask, DispatchTask
-from scheduler.ticklog import FORMAT_VARIABLE, TickLog, write_stderr
 from scheduler.zones import zone_named
 
 if TYPE_CHECKING:
     from scheduler.history.store import RunRecord
     from scheduler.listing import EventSummary
 
-AtOption = Annotated[str | None, typer.Option(
-    "--at", metavar="INSTANT",
-    help="Act as if the clock read this ISO-8601 instant (e.g. 2026-03-08T07:00:00Z); "
-         "without an offset it is read in APP_TIMEZONE.")]
+if TYPE_CHECKING:
+    AtOption = str | None
+else:  # declared once, in scheduler.cli.run_command, for typer and the tick alike
+    AtOption = AT.typer_annotation()
 
 
 @contextmanager
@@ -75,23 +74,6 @@ def _instant(at: str | None, settings: Settings) -> datetime:
         return clock.parse_instant(at, settings.timezone)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--at") from None
-
-
-def schedule_run(
-    context: typer.Context,
-    at: AtOption = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="List what is due without running anything.")] = False,
-) -> None:
-    """Run the tasks that are due now (the system crontab calls this every minute)."""
-    settings = current()
-    moment = _instant(at, settings)
-    # Like every line of the tick, a broken kernel's message goes through the scheduler
-    # logger and in SCHEDULER_LOG_FORMAT (on stderr, where cron mails it from).
-    stderr_log = TickLog(write_stderr, settings.get(FORMAT_VARIABLE))
-    schedule = _load(settings, lambda message: stderr_log(message, level=logging.ERROR))
-    tick = Tick(schedule, settings, moment, known_commands=_known_commands(context, schedule))
-    raise typer.Exit(tick.run(dry_run=dry_run))
 
 
 def schedule_list(
@@ -365,7 +347,6 @@ def _choose(events: list[Event], name: str | None) -> Event | None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("schedule:run")(schedule_run)
     app.command("schedule:list")(schedule_list)
     app.command("schedule:test")(schedule_test)
     app.command("schedule:clear-cache")(schedule_clear_cache)

@@ -21,7 +21,6 @@ import json
 import os
 import threading
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -52,7 +51,8 @@ class Holder(NamedTuple):
 
     @classmethod
     def me(cls) -> Holder:
-        return cls(uuid.uuid4().hex, os.getpid(), os.uname().nodename, datetime.now(UTC))
+        # A random token as long as a UUID's hex (the uuid module imports `platform`).
+        return cls(os.urandom(16).hex(), os.getpid(), os.uname().nodename, datetime.now(UTC))
 
     def to_json(self) -> str:
         return json.dumps({**self._asdict(), "started": self.started.isoformat()})

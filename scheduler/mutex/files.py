@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from scheduler import process
+from scheduler import descriptors
 from scheduler.mutex.base import (
     CLAIM_TTL,
     Acquired,
@@ -244,13 +244,13 @@ class FileHeld(HeldLock):
         self.backend, self.key, self.holder, self._descriptor = backend, key, holder, descriptor
         # A forked job must not inherit the lock: if this process dies, the lock must go
         # with it, whatever the job's child does.
-        process.close_in_forked_jobs(descriptor)
+        descriptors.close_in_forked_jobs(descriptor)
 
     def release(self) -> None:
         if self._descriptor < 0:
             return
         self.backend._release(self.key, self.holder.token)
-        process.keep_in_forked_jobs(self._descriptor)
+        descriptors.keep_in_forked_jobs(self._descriptor)
         os.close(self._descriptor)  # closing the descriptor drops the flock
         self._descriptor = -1
 
@@ -259,7 +259,7 @@ class FileHeld(HeldLock):
 
     def abandon(self) -> None:
         if self._descriptor >= 0:
-            process.keep_in_forked_jobs(self._descriptor)
+            descriptors.keep_in_forked_jobs(self._descriptor)
             os.close(self._descriptor)  # the supervisor's copy keeps the flock
             self._descriptor = -1
 

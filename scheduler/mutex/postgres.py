@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler import process
+from scheduler import descriptors
 from scheduler.mutex.base import (
     CLAIM_TTL,
     DEFAULT_LEASE,
@@ -120,7 +120,7 @@ class PostgresMutexBackend(MutexBackend):
         self._claims: dict[tuple[str, datetime], str] = {}
         self._cleaned = False
         # A job forked from this process must not get its logged-in connection.
-        process.hide_from_forked_jobs(self._socket_descriptors)
+        descriptors.hide_from_forked_jobs(self._socket_descriptors)
 
     # -- the connection -------------------------------------------------------------------
     def connect(self) -> Any:

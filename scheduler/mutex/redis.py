@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler import process
+from scheduler import descriptors
 from scheduler.mutex.base import (
     CLAIM_TTL,
     DEFAULT_LEASE,
@@ -68,7 +68,7 @@ class RedisMutexBackend(MutexBackend):
             raise MutexUnavailable(f"SCHEDULER_CACHE_URL {redact(url)!r} is not a valid "
                                    f"Redis URL") from None
         # A job forked from this process must not get its logged-in connections.
-        process.hide_from_forked_jobs(self._socket_descriptors)
+        descriptors.hide_from_forked_jobs(self._socket_descriptors)
 
     def _socket_descriptors(self) -> list[int]:
         """The descriptors of this client's open connections (redis-py keeps them in
