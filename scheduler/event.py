@@ -11,8 +11,6 @@ and the value, so a mistake in the kernel shows up when the schedule is defined,
 
 from __future__ import annotations
 
-import hashlib
-import pwd
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -115,6 +113,8 @@ class Event(ManagesFrequencies):
             if identity is None:
                 identity = self.task.identity if self._name is None else f"name\0{self._name}"
             text = f"{self.expression}\0{identity}"
+        import hashlib  # not for ticks that need no mutex (it loads OpenSSL)
+
         return f"schedule-{hashlib.sha1(text.encode()).hexdigest()}"
 
     @property
@@ -374,6 +374,8 @@ class Event(ManagesFrequencies):
         """
         if not isinstance(name, str) or not name.strip():
             self._invalid("user", name, "expected a user name")
+        import pwd
+
         try:
             pwd.getpwnam(name)
         except KeyError:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import traceback
 from types import TracebackType
 
 from scheduler.deadline import DeadlinePassed, seconds_setting, within
@@ -94,6 +93,8 @@ def load_schedule_within(settings: Settings, seconds: float) -> Schedule:
 def _where(trace: TracebackType | None) -> str:
     """Where the kernel was stuck, as a short stack."""
     framework = os.path.dirname(__file__)
+    import traceback  # only for a kernel that failed
+
     stack = [summary for summary in traceback.extract_tb(trace)
              if not summary.filename.startswith(("<frozen", framework))
              and summary.filename != importlib.__file__]
@@ -101,6 +102,8 @@ def _where(trace: TracebackType | None) -> str:
 
 
 def _user_traceback(error: BaseException) -> str:
+    import traceback
+
     report = traceback.TracebackException.from_exception(error)
     report.stack = traceback.StackSummary.from_list(
         [frame for frame in report.stack

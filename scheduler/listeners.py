@@ -26,7 +26,6 @@ calls.
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -85,6 +84,8 @@ class Listeners:
             except DeadlinePassed as error:
                 problems.append(f"{error} (SCHEDULER_HOOK_TIMEOUT) and was given up on")
             except Exception:
+                import traceback  # only when a listener fails
+
                 problems.append(f"the {name!r} listener {_name_of(listener)} raised:\n"
                                 f"{traceback.format_exc().rstrip()}")
         return problems

@@ -300,13 +300,15 @@ class Tick:
             return None
 
     def _list(self, due: list[Event], *, quiet: bool = False) -> int:
-        listed = False
+        stamp = self._stamp(self.minute)
+        listed = []
         for event in due:
             if not self._conditions_pass(event):
                 continue
-            listed = True
             every = f" every {event.repeat_seconds} seconds" if event.repeat_seconds else ""
-            self.echo(f"{self._stamp(self.minute)}  Would run {event.display_name}{every}")
+            name = event.display_name
+            listed.append((f"{stamp}  Would run {name}{every}", name))
+        self.echo.lines(listed)
         if not listed and not quiet:
             self.echo(NOTHING_DUE)
         return 1 if self.failed else 0
@@ -407,6 +409,8 @@ class Tick:
             return False
 
     def _conditions_pass(self, event: Event, scheduled: datetime | None = None) -> bool:
+        if not event.conditions:
+            return True  # nothing to ask, and no alarm to set for it
         try:
             with within(self.hook_timeout, f"the when/skip condition of {event.display_name}"):
                 if event.conditions_pass():
