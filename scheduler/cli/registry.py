@@ -8,10 +8,8 @@ artisan command whose options come from its signature, as with typer.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import re
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
@@ -51,6 +49,11 @@ def registered() -> dict[str, AppCommand]:
 
 def discover(package: str) -> list[str]:
     """Import every module of `package`; return a warning for each that failed."""
+    # Here, not at the top: every kernel imports this module (through `command`), and
+    # a tick asks for the commands only when a command task is due.
+    import pkgutil
+    import traceback
+
     warnings = []
     try:
         root = importlib.import_module(package)
