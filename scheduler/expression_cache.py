@@ -22,11 +22,14 @@ import stat
 from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
 
 from scheduler import cron
 from scheduler.settings import Settings
 from scheduler.storage import Folder, Trust, UnsafeStorage
+from scheduler.typing_names import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 FORMAT = 1
 FILE_NAME = "cron-expressions.json"

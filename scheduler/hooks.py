@@ -16,13 +16,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from types import CoroutineType, GeneratorType
-from typing import TYPE_CHECKING, Any
 
 from scheduler.deadline import seconds_setting
 from scheduler.settings import Settings, current
+from scheduler.typing_names import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import asyncio
+    from typing import Any
 
 # The setting (environment or .env) that chooses the event loop of async user code:
 # "asyncio" (the default), "uvloop" (needs the uvloop package), or "module:factory"

@@ -27,11 +27,16 @@ calls.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from scheduler.deadline import DeadlinePassed, within
 from scheduler.hooks import accepted_parameters, call_hook, hook_timeout_or_default
 from scheduler.settings import current
+from scheduler.typing_names import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    Listener = Callable[..., Any]
 
 TASK_EVENTS = ("starting", "finished", "failed", "skipped", "background_finished",
                "paused", "resumed")
@@ -45,7 +50,6 @@ LISTENER_PARAMETERS = ("event", "outcome", "output", "exit_code", "duration", "r
 # The `reason` codes of skipped runs, as `RunOutcome.skip_code` holds them.
 SKIP_REASONS = ("overlap", "other_server", "filter", "maintenance", "paused")
 
-Listener = Callable[..., Any]
 
 
 class Listeners:

@@ -11,8 +11,8 @@ import os
 from collections.abc import Mapping
 from datetime import tzinfo
 from pathlib import Path
-from typing import NamedTuple
 
+from scheduler.typing_names import NamedTuple
 from scheduler.zones import local_zone, zone_named
 
 ROOT_VARIABLE = "SCHEDULER_ROOT"

@@ -38,7 +38,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+
+from scheduler.typing_names import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from scheduler.settings import Settings

@@ -15,9 +15,12 @@ import os
 import select
 import sys
 import time
-from typing import TYPE_CHECKING, TextIO
+
+from scheduler.typing_names import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from _typeshed import ReadableBuffer
 
 # How long a write waits for room in a non-blocking output that is full for now.

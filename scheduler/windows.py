@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import NamedTuple
+
+from scheduler.typing_names import NamedTuple
 
 
 class TimeWindow(NamedTuple):

@@ -11,9 +11,13 @@ import importlib
 import re
 import sys
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
 
-F = TypeVar("F", bound=Callable[..., Any])
+from scheduler.typing_names import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+    F = TypeVar("F", bound=Callable[..., Any])
+
 NAME = re.compile(r"^[a-z][a-z0-9_-]*(?::[a-z0-9_-]+)*$")
 
 

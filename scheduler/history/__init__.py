@@ -18,10 +18,10 @@ only when it records.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from scheduler.settings import Settings
+from scheduler.typing_names import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from scheduler.history.store import Store

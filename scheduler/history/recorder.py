@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
 from scheduler.event import Event
 from scheduler.history import HistoryConfig
@@ -24,9 +23,12 @@ from scheduler.history.store import Store
 from scheduler.listeners import Listeners
 from scheduler.settings import Settings
 from scheduler.ticklog import write_stderr
+from scheduler.typing_names import TYPE_CHECKING
 from scheduler.zones import UTC
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from scheduler.execution import RunOutcome
     from scheduler.schedule import Schedule
 

@@ -13,10 +13,13 @@ import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
 
 from scheduler.history.store import Store
 from scheduler.storage import Folder
+from scheduler.typing_names import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 # How long a writer waits for another one before giving up (seconds): writes take
 # milliseconds, so this is only reached when something holds the file for good.

@@ -30,9 +30,12 @@ import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, ClassVar, NamedTuple
 
+from scheduler.typing_names import TYPE_CHECKING, NamedTuple
 from scheduler.zones import UTC
+
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 RUN_STATUSES = ("running", "success", "failure", "timeout", "skipped", "missed")
 # The statuses of runs that ended; "running" rows are runs in progress (or whose
@@ -421,7 +424,8 @@ class Store:
     def ticks(self, *, since: datetime | None = None,
               limit: int | None = None) -> list[TickRecord]:
         """Recorded ticks, newest first: started at or after `since`; at most `limit`."""
-        where, values = "", list[Any]()
+        where = ""
+        values: list[Any] = []
         if since is not None:
             where = "WHERE started_at >= ?"
             values.append(since.timestamp())

@@ -24,10 +24,10 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
 from scheduler.redaction import redact_url
 from scheduler.settings import Settings
+from scheduler.typing_names import NamedTuple
 from scheduler.zones import UTC
 
 # A Redis overlap lock is a lease: renewed while the run lives, so a dead server's lock
