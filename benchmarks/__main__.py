@@ -1,7 +1,9 @@
 """`make bench`: the tick's costs, each a median of several whole runs, as a table.
 
-* `schedule:run --dry-run` for 100, 1,000 and 10,000 events: wall time and peak memory
-  of the whole process, next to the floor (a Python that only imports the stack);
+* whole processes, wall time and peak memory, next to the floor (`python -c pass` with
+  the same interpreter): `schedule:run --dry-run` for 100, 1,000 and 10,000 events, and
+  a real tick of 100 events in a minute when none is due, with the run history on
+  (SQLite, the default) and off; and for comparison, importing the required packages;
 * evaluation alone: finding the due events of 10,000 events, in process;
 * starting a task: how long after its turn a `job` runs its first line, and the round
   trip of a no-op `job`, `exec` and `command`;
@@ -10,8 +12,10 @@
   and (given SCHEDULER_BENCH_POSTGRES_URL, a server's maintenance database, in which
   a database is created and dropped) on PostgreSQL.
 
-Nothing here asserts: it reports. Run on a quiet machine; `--quick` skips the minute-long
-jitter measurement.
+* what a tick imports: each module's own time from `python -X importtime`.
+
+Nothing here asserts: it reports. Run on a quiet machine; `--quick` takes fewer runs and
+skips the minute-long jitter measurement.
 """
 
 from __future__ import annotations
@@ -27,11 +31,14 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.measure import ProcessCost, percentile, process_costs, run_once
+from benchmarks.measure import ProcessCost, import_times, percentile, process_costs, run_once
 from benchmarks.projects import kernel_source, make_project
 
 AT = "2026-03-08T07:00:00Z"
-FLOOR = "import typer, croniter, filelock, dateutil"
+# A minute in which none of the generated kernels' first 100 events is due.
+NOTHING_DUE_AT = "2026-03-08T07:02:00Z"
+FLOOR = "pass"
+STACK = "import typer, croniter, filelock, dateutil"
 
 
 def environment(root: Path) -> dict[str, str]:
@@ -45,15 +52,46 @@ def environment(root: Path) -> dict[str, str]:
     return env
 
 
-def dry_runs() -> list[tuple[str, ProcessCost]]:
-    labels = ["floor: python -c '" + FLOOR + "'"]
-    commands = [([sys.executable, "-c", FLOOR], environment(Path(tempfile.gettempdir())))]
+def tick_argv(root: Path, *arguments: str) -> list[str]:
+    return [sys.executable, str(root / "artisan"), "schedule:run", *arguments]
+
+
+def whole_processes(runs: int) -> list[tuple[str, ProcessCost]]:
+    """The floor (a Python that does nothing), the required packages' imports, and
+    ticks, measured taking turns."""
+    nowhere = environment(Path(tempfile.gettempdir()))
+    rows: list[tuple[str, list[str], dict[str, str]]] = [
+        ("floor: python -c 'pass'", [sys.executable, "-c", FLOOR], nowhere),
+        (f"for comparison: python -c '{STACK}'", [sys.executable, "-c", STACK], nowhere)]
     for events in (100, 1000, 10000):
         root = make_project(events)
-        labels.append(f"schedule:run --dry-run, {events:,} events")
-        commands.append(([sys.executable, str(root / "artisan"), "schedule:run", "--dry-run",
-                          "--at", AT], environment(root)))
-    return list(zip(labels, process_costs(commands), strict=True))
+        rows.append((f"schedule:run --dry-run, {events:,} events",
+                     tick_argv(root, "--dry-run", "--at", AT), environment(root)))
+    for label, extra in (("history on (SQLite)", {}),
+                         ("history off", {"SCHEDULER_HISTORY": "off"})):
+        root = make_project(100)
+        rows.append((f"schedule:run, 100 events, nothing due, {label}",
+                     tick_argv(root, "--at", NOTHING_DUE_AT), {**environment(root), **extra}))
+    costs = process_costs([(argv, env) for _, argv, env in rows], runs=runs)
+    return [(label, cost) for (label, _, _), cost in zip(rows, costs, strict=True)]
+
+
+def import_breakdown(top: int = 15) -> None:
+    """What a 100-event dry run imports after Python's start-up, and what each costs."""
+    root = make_project(100)
+    argv, env = tick_argv(root, "--dry-run", "--at", AT), environment(root)
+    run_once(argv, env)  # caches the bytecode of the project's kernel
+    costs = import_times(argv, env)
+    ours = sum(ms for module, ms in costs.items() if module.startswith(("scheduler", "console")))
+    print(f"Imports of a 100-event dry run after Python's start-up (`python -X importtime`, "
+          f"each module's own time, the smallest of 9 runs): {len(costs)} modules, "
+          f"{sum(costs.values()):.1f} ms, of which the scheduler's and the kernel's "
+          f"{ours:.1f} ms. The dearest:")
+    print()
+    print("| module | ms |")
+    print("| --- | ---: |")
+    for module, ms in sorted(costs.items(), key=lambda item: -item[1])[:top]:
+        print(f"| {module} | {ms:.2f} |")
 
 
 def evaluation(events: int = 10000, runs: int = 15) -> tuple[float, float]:
@@ -210,7 +248,7 @@ def main() -> None:
     print()
     print("| measurement | median | peak memory |")
     print("| --- | ---: | ---: |")
-    rows = dry_runs()
+    rows = whole_processes(runs=7 if quick else 15)
     floor = rows[0][1].wall_ms
     for label, cost in rows:
         ratio = f" ({cost.wall_ms / floor:.2f}x floor)" if cost is not rows[0][1] else ""
@@ -240,6 +278,8 @@ def main() -> None:
             else:
                 print(f"| {name} lateness over a minute ({count} runs) | {median:.1f} ms, "
                       f"p99 {p99:.1f} ms | |")
+    print()
+    import_breakdown()
 
 
 if __name__ == "__main__":

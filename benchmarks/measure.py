@@ -55,3 +55,28 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     index = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
     return ordered[index]
+
+
+def import_times(argv: Sequence[str], env: dict[str, str], runs: int = 9) -> dict[str, float]:
+    """Each module the command imports after Python's own start-up (`site`), with its
+    own import time in ms (`python -X importtime`, without the modules it imports), the
+    smallest of `runs` runs: the least noisy estimate on a shared machine."""
+    smallest: dict[str, float] = {}
+    for _ in range(runs):
+        result = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True, check=True)
+        after_site = False
+        for line in result.stderr.splitlines():
+            if not line.startswith("import time:") or "|" not in line:
+                continue
+            own, _cumulative, name = line.removeprefix("import time:").split("|")
+            if not own.strip().isdigit():
+                continue  # the header line
+            module = name.strip()
+            if module == "site":
+                after_site = True
+            elif after_site:
+                microseconds = int(own)
+                smallest[module] = min(smallest.get(module, microseconds), microseconds)
+    return {module: microseconds / 1000 for module, microseconds in smallest.items()}

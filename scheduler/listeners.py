@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from scheduler.deadline import DeadlinePassed, within
-from scheduler.hooks import accepted_parameters, call_hook, hook_timeout_or_default
+from scheduler.hooks import accepted_parameters, call_in_supervisor, hook_timeout_or_default
 from scheduler.settings import current
 from scheduler.typing_names import TYPE_CHECKING
 
@@ -56,22 +56,27 @@ class Listeners:
     """The listeners of one schedule, by task event name."""
 
     def __init__(self) -> None:
-        self._by_name: dict[str, tuple[Listener, ...]] = {}
+        # Each listener with the parameters it takes, found once, when it is added.
+        self._by_name: dict[str, tuple[tuple[Listener, frozenset[str]], ...]] = {}
 
     def __bool__(self) -> bool:
         return bool(self._by_name)
 
-    def add(self, name: str, listener: Listener) -> None:
+    def add(self, name: str, listener: Listener, *,
+            parameters: frozenset[str] | None = None) -> None:
         """Subscribe `listener` to the task event `name`; raise ValueError if either is
-        not one that can be."""
+        not one that can be. `parameters`, for the framework's own listeners, names
+        what `listener` takes instead of reading its signature (reading one imports
+        `inspect`, which every tick recording the run history would pay for)."""
         check_event_name(name)
         if not callable(listener):
             raise ValueError(f"listen({name!r}, {listener!r}): expected a callable")
-        try:
-            accepted_parameters(listener, LISTENER_PARAMETERS)
-        except ValueError as error:
-            raise ValueError(f"listen({name!r}, {_name_of(listener)}): {error}") from None
-        self._by_name[name] = (*self._by_name.get(name, ()), listener)
+        if parameters is None:
+            try:
+                parameters = accepted_parameters(listener, LISTENER_PARAMETERS)
+            except ValueError as error:
+                raise ValueError(f"listen({name!r}, {_name_of(listener)}): {error}") from None
+        self._by_name[name] = (*self._by_name.get(name, ()), (listener, parameters))
 
     def dispatch(self, name: str, available: Mapping[str, Any]) -> list[str]:
         """Call the listeners of `name` in the order they were added; return a report
@@ -80,11 +85,12 @@ class Listeners:
         problems = []
         listeners = self._by_name.get(name, ())
         limit = hook_timeout_or_default(current()) if listeners else None
-        for listener in listeners:
+        values = {**available, "task_event": name}
+        for listener, parameters in listeners:
             try:
                 with within(limit, f"the {name!r} listener {_name_of(listener)}"):
-                    call_hook(listener, {**available, "task_event": name},
-                              LISTENER_PARAMETERS)
+                    call_in_supervisor(listener, **{parameter: values.get(parameter)
+                                                    for parameter in parameters})
             except DeadlinePassed as error:
                 problems.append(f"{error} (SCHEDULER_HOOK_TIMEOUT) and was given up on")
             except Exception:

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from scheduler.schedule import Schedule
 
 Warn = Callable[[str], None]
+# What the recorder's listeners take (given when they subscribe: see Listeners.add).
+LISTENS_WITH = frozenset({"event", "outcome"})
 
 
 def warn_on_stderr(message: str) -> None:
@@ -54,10 +56,10 @@ class HistoryRecorder:
 
     def subscribe(self, listeners: Listeners) -> None:
         """Listen to the task events a run's history is made of."""
-        listeners.add("starting", self.on_starting)
-        listeners.add("finished", self.on_finished)
-        listeners.add("failed", self.on_failed)
-        listeners.add("skipped", self.on_skipped)
+        listeners.add("starting", self.on_starting, parameters=LISTENS_WITH)
+        listeners.add("finished", self.on_finished, parameters=LISTENS_WITH)
+        listeners.add("failed", self.on_failed, parameters=LISTENS_WITH)
+        listeners.add("skipped", self.on_skipped, parameters=LISTENS_WITH)
 
     def safely(self, action: Callable[[], Any]) -> None:
         """Do `action`; the first error is one warning line, then the history is off in

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -27,7 +26,10 @@ from datetime import datetime, timedelta
 
 from scheduler.redaction import redact_url
 from scheduler.settings import Settings
-from scheduler.typing_names import NamedTuple
+from scheduler.typing_names import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import threading
 from scheduler.zones import UTC
 
 # A Redis overlap lock is a lease: renewed while the run lives, so a dead server's lock
@@ -101,12 +103,16 @@ class LeasedLock(HeldLock):
     expiration, past which it is left to lapse. A backend says how to renew and delete."""
 
     def __init__(self, holder: Holder, lease: timedelta, expiration: timedelta) -> None:
+        import threading  # for the shared stores only: file locks need no thread
+
         self.holder, self.lease, self.expiration = holder, lease, expiration
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
     def keep_alive(self) -> None:
         """Start renewing the lease in the background (after any fork of this process)."""
+        import threading
+
         if self._renewer is None:
             self._renewer = threading.Thread(target=self._renew, name="lease-renewal",
                                              daemon=True)
