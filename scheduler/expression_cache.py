@@ -124,8 +124,10 @@ def _read_own_file(folder: Folder) -> bytes | None:
 
 # The fields of a CronExpression after its text, in order, as the file keeps them.
 _SETS = ("minutes", "hours", "days", "months", "weekdays")
-_RANGES = dict(zip(_SETS, (cron.FIELD_RANGES[0], cron.FIELD_RANGES[1], cron.FIELD_RANGES[2],
-                            cron.FIELD_RANGES[3], (0, 6)), strict=True))
+# Each field's allowed values (weekdays as matched: Sunday is 0 only).
+_ALLOWED = dict(zip(_SETS, (frozenset(range(low, high + 1)) for low, high in (
+    cron.FIELD_RANGES[0], cron.FIELD_RANGES[1], cron.FIELD_RANGES[2], cron.FIELD_RANGES[3],
+    (0, 6))), strict=True))
 
 
 def _expression(text: str, fields: dict[str, Any]) -> cron.CronExpression:
@@ -133,8 +135,7 @@ def _expression(text: str, fields: dict[str, Any]) -> cron.CronExpression:
     sets: dict[str, frozenset[int]] = {}
     for name in _SETS:
         values = frozenset(fields[name])
-        low, high = _RANGES[name]
-        if not all(isinstance(v, int) and low <= v <= high for v in values):
+        if not values <= _ALLOWED[name]:  # anything but an int in range (or its equal)
             raise ValueError(f"{name} out of range in {text!r}")
         sets[name] = values
     nth = tuple((int(weekday), frozenset(int(n) for n in nths))

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
     F = TypeVar("F", bound=Callable[..., Any])
 
-NAME = re.compile(r"^[a-z][a-z0-9_-]*(?::[a-z0-9_-]+)*$")
+# A command name's pattern, compiled on first use (`re` keeps it): a tick imports this
+# module with every kernel, and names only when command modules are imported.
+NAME = r"^[a-z][a-z0-9_-]*(?::[a-z0-9_-]+)*$"
 
 
 class AppCommand(NamedTuple):
@@ -35,7 +37,7 @@ def command(name: str, *, help: str | None = None) -> Callable[[F], F]:
 
     Its docstring is the help text unless `help` is given.
     """
-    if not NAME.match(name):
+    if not re.match(NAME, name):
         raise ValueError(f"artisan command name {name!r}: use lowercase words separated by "
                          f"colons, such as 'cache:clear'")
 

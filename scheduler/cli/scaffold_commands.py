@@ -31,7 +31,7 @@ def make_command(
 ) -> None:
     """Create a new artisan command in the application's commands folder."""
     settings = current()
-    if not NAME.match(name):
+    if not re.match(NAME, name):
         typer.echo(f"Invalid command name {name!r}: use lowercase words separated by colons, "
                    f"such as 'reports:send'.", err=True)
         raise typer.Exit(2)

@@ -26,8 +26,9 @@ from scheduler.mutex.base import (
 from scheduler.storage import Folder, Trust, UnsafeStorage, check_name
 from scheduler.zones import UTC
 
-# A holder's token names its lock file: only what `Holder.me()` makes is trusted.
-_TOKEN = re.compile(r"[0-9a-f]{32}")
+# A holder's token names its lock file: only what `Holder.me()` makes is trusted (a
+# pattern, compiled on first use: a tick that takes no lock never needs it).
+_TOKEN = r"[0-9a-f]{32}"
 # How long a state change waits for another process's guard before giving up.
 GUARD_TIMEOUT = 30.0
 
@@ -65,7 +66,7 @@ class FileMutexBackend(MutexBackend):
         return check_name(f"{self.namespace}-{key}")
 
     def _holder_name(self, key: str, token: str) -> str:
-        if not _TOKEN.fullmatch(token):
+        if not re.fullmatch(_TOKEN, token):
             raise ValueError(f"not a holder token: {token!r}")
         return f"{self._base(key)}.{token}.lock"
 
