@@ -1,0 +1,144 @@
+"""`schedule:run`'s own command line: read without typer in the usual case (`--at`,
+`--dry-run`), by typer for everything else, from the same declarations."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+from scheduler.cli.options import parse_options, typer_command
+from scheduler.cli.run_command import AT, DRY_RUN, HELP, OPTIONS, _schedule_run
+from tests.conftest import Project
+from tests.kernels import RECORDING_KERNEL, ran
+
+INSTANT = "2026-03-08T07:00:00Z"
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    ([], {"at": None, "dry_run": False}),
+    (["--dry-run"], {"at": None, "dry_run": True}),
+    (["--at", INSTANT], {"at": INSTANT, "dry_run": False}),
+    ([f"--at={INSTANT}"], {"at": INSTANT, "dry_run": False}),
+    ([f"--at={INSTANT}", "--dry-run"], {"at": INSTANT, "dry_run": True}),
+    (["--dry-run", "--at", INSTANT], {"at": INSTANT, "dry_run": True}),
+    (["--at", "2026-03-08 02:00"], {"at": "2026-03-08 02:00", "dry_run": False}),
+    (["--at", "2026-03-08T07:00:00+01:00"], {"at": "2026-03-08T07:00:00+01:00",
+                                            "dry_run": False}),
+])
+def test_parse_options_reads_the_usual_command_lines(
+        argv: list[str], expected: dict[str, object]) -> None:
+    assert parse_options(OPTIONS, argv) == expected
+
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(["--help"], id="help"),
+    pytest.param(["--dry-run", "--help"], id="help-after-an-option"),
+    pytest.param(["--bogus"], id="unknown"),
+    pytest.param(["--dry-run", "--bogus"], id="unknown-after-an-option"),
+    pytest.param(["--AT", INSTANT], id="unknown-by-case"),
+    pytest.param(["-"], id="a-dash"),
+    pytest.param(["--"], id="double-dash"),
+    pytest.param(["now"], id="an-argument"),
+    pytest.param(["--dry-run", "--dry-run"], id="repeated-switch"),
+    pytest.param(["--at", INSTANT, "--at", INSTANT], id="repeated-value"),
+    pytest.param([f"--at={INSTANT}", "--at", INSTANT], id="repeated-both-forms"),
+    pytest.param(["--at"], id="missing-value"),
+    pytest.param(["--dry-run", "--at"], id="missing-value-at-the-end"),
+    pytest.param(["--at", "--dry-run"], id="an-option-as-the-value"),
+    pytest.param(["--at", "-2026-03-08T07:00:00Z"], id="value-starting-with-a-dash"),
+    pytest.param(["--dry-run=yes"], id="switch-with-a-value"),
+    pytest.param(["--dry-run="], id="switch-with-an-empty-value"),
+    pytest.param(["--at", "nonsense"], id="bad-instant"),
+    pytest.param(["--at=nonsense"], id="bad-instant-with-equals"),
+    pytest.param(["--at="], id="empty-instant"),
+    pytest.param(["--at", "2026-02-30T07:00:00Z"], id="no-such-day"),
+])
+def test_parse_options_leaves_everything_else_to_typer(argv: list[str]) -> None:
+    assert parse_options(OPTIONS, argv) is None
+
+
+def test_typers_command_is_built_from_the_same_declarations() -> None:
+    command = typer_command(_schedule_run, OPTIONS, doc=HELP, with_context=True)
+    parameters = list(inspect.signature(command).parameters.values())[1:]  # after context
+    defaults = parse_options(OPTIONS, [])
+    assert defaults is not None
+    assert {parameter.name: parameter.default for parameter in parameters} == defaults
+    assert command.__doc__ == HELP
+
+
+def normalized(text: str) -> str:
+    """`text` without typer's boxes and line wrapping: words separated by one space."""
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", text).split())
+
+
+# A narrow terminal, so that the help texts are wrapped across lines.
+NARROW = {"COLUMNS": "60", "NO_COLOR": "1", "TERM": "dumb"}
+
+
+def test_help_lists_the_declared_options_with_their_help(project: Project) -> None:
+    project.kernel("def schedule_tasks():\n    pass\n")
+    result = project.artisan("schedule:run", "--help", env=NARROW)
+    assert result.returncode == 0, result.stderr
+    shown = normalized(result.stdout)
+    assert "Usage: artisan schedule:run [OPTIONS]" in shown
+    assert normalized(HELP) in shown
+    assert f"{AT.flag} {AT.metavar} {normalized(AT.help)}" in shown
+    assert f"{DRY_RUN.flag} {normalized(DRY_RUN.help)}" in shown
+    assert (AT.flag, AT.metavar) == ("--at", "INSTANT") and DRY_RUN.flag == "--dry-run"
+
+
+def test_an_unknown_option_is_typers_usage_error(project: Project) -> None:
+    project.kernel(RECORDING_KERNEL + "def schedule_tasks():\n    schedule().job(record, 'x')\n")
+    result = project.artisan("schedule:run", "--bogus", env=NARROW)
+    assert result.returncode == 2
+    assert "No such option: --bogus" in normalized(result.stderr)
+    assert ran(project) == []
+
+
+@pytest.mark.parametrize("argv", [["--at", "nonsense"], ["--at=nonsense"],
+                                  ["--dry-run", "--at", "nonsense"]])
+def test_a_bad_instant_is_an_invalid_value_for_at(project: Project, argv: list[str]) -> None:
+    project.kernel(RECORDING_KERNEL + "def schedule_tasks():\n    schedule().job(record, 'x')\n")
+    result = project.artisan("schedule:run", *argv, env=NARROW)
+    assert result.returncode == 2
+    assert ("Invalid value for --at: 'nonsense' is not an ISO-8601 instant such as "
+            "2026-03-08T07:00:00Z") in normalized(result.stderr)
+    assert ran(project) == []
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--at"], "Option '--at' requires an argument."),
+    (["--dry-run", "--at"], "Option '--at' requires an argument."),
+    (["--dry-run=yes"], "Option '--dry-run' does not take a value."),
+])
+def test_a_missing_or_unwanted_value_is_a_usage_error(
+        project: Project, argv: list[str], message: str) -> None:
+    project.kernel(RECORDING_KERNEL + "def schedule_tasks():\n    schedule().job(record, 'x')\n")
+    result = project.artisan("schedule:run", *argv, env=NARROW)
+    assert result.returncode == 2
+    assert message in normalized(result.stderr)
+    assert ran(project) == []
+
+
+DUE_AT_SEVEN = RECORDING_KERNEL + """
+def schedule_tasks():
+    schedule().job(record, "seven").daily_at("07:00").name("seven")
+    schedule().job(record, "eight").daily_at("08:00").name("eight")
+    schedule().job(record, "every").every_minute().name("every")
+"""
+
+
+def test_the_equals_form_of_at_works_as_the_two_word_form(project: Project) -> None:
+    project.kernel(DUE_AT_SEVEN)
+    two_words = project.artisan("schedule:run", "--dry-run", "--at", INSTANT)
+    equals = project.artisan("schedule:run", f"--at={INSTANT}", "--dry-run")
+    assert two_words.returncode == equals.returncode == 0, two_words.stderr + equals.stderr
+    assert two_words.stdout == equals.stdout == (
+        "2026-03-08 07:00:00  Would run seven\n2026-03-08 07:00:00  Would run every\n")
+    assert two_words.stderr == equals.stderr == ""
+    assert ran(project) == []
+    run = project.artisan("schedule:run", f"--at={INSTANT}")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert ran(project) == ["seven", "every"]
