@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -142,3 +144,76 @@ def test_the_equals_form_of_at_works_as_the_two_word_form(project: Project) -> N
     run = project.artisan("schedule:run", f"--at={INSTANT}")
     assert run.returncode == 0, run.stdout + run.stderr
     assert ran(project) == ["seven", "every"]
+
+
+def imported_modules(project: Project, *args: str) -> tuple[subprocess.CompletedProcess[str],
+                                                              set[str]]:
+    """Run `artisan args...` under `python -X importtime`: its result, and the name of
+    every module the process imported."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(project.root / "artisan"), *args],
+        capture_output=True, text=True, cwd=project.root, env=project.env, timeout=60,
+        stdin=subprocess.DEVNULL)
+    names = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+             if line.startswith("import time:")}
+    names.discard("package")  # the header line's last column
+    return result, names
+
+
+def top_level(names: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in names}
+
+
+# What the tick cron starts every minute leaves alone when nothing needs it: typer (and
+# the click it vendors) for reading its options, logging when the kernel does not log,
+# inspect, subprocess and asyncio when nothing runs.
+NOT_IMPORTED_WHEN_NOTHING_RUNS = {"typer", "click", "rich", "logging", "inspect",
+                                  "subprocess", "asyncio"}
+
+PLAIN_JOBS = RECORDING_KERNEL + """
+def schedule_tasks():
+    schedule().job(record, "nightly").daily_at("02:00").name("nightly")
+    schedule().job(record, "quarter").hourly_at(17).name("quarter")
+"""
+
+
+def test_a_tick_with_nothing_due_imports_neither_typer_nor_what_runs_tasks(
+        project: Project) -> None:
+    project.kernel(PLAIN_JOBS)
+    # The first tick compiles the expressions with croniter (which imports subprocess)
+    # and keeps them in storage; every later tick reads them from there.
+    assert project.artisan("schedule:run", "--dry-run", "--at", INSTANT).returncode == 0
+    for argv in (["--dry-run", "--at", INSTANT], [f"--at={INSTANT}", "--dry-run"],
+                 ["--at", INSTANT]):
+        result, names = imported_modules(project, "schedule:run", *argv)
+        assert result.returncode == 0, result.stderr
+        assert "No scheduled tasks are ready to run." in result.stdout
+        assert "scheduler.runner" in names  # the list is the tick's own
+        expected_absent = set(NOT_IMPORTED_WHEN_NOTHING_RUNS)
+        if "--dry-run" not in " ".join(argv):
+            # A tick that is not a dry run records its runs: the history recorder
+            # subscribes its listeners, whose signatures inspect reads.
+            expected_absent.discard("inspect")
+        assert top_level(names) & expected_absent == set(), argv
+        assert "scheduler.cli.app" not in names
+    assert ran(project) == []
+
+
+def test_help_does_import_typer(project: Project) -> None:
+    # The other side of the test above: the way it looks would see typer if it came.
+    project.kernel(PLAIN_JOBS)
+    result, names = imported_modules(project, "schedule:run", "--help")
+    assert result.returncode == 0
+    assert {"typer", "logging"} <= top_level(names)
+    assert "scheduler.cli.app" in names
+
+
+def test_a_tick_that_runs_a_job_does_not_import_typer(project: Project) -> None:
+    project.kernel(PLAIN_JOBS)
+    result, names = imported_modules(project, "schedule:run", "--at", "2026-03-08T07:17:00Z")
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stdout.splitlines() if "Running" in line]
+    assert "Running quarter" in line and line.endswith("DONE")
+    assert ran(project) == ["quarter"]
+    assert top_level(names) & {"typer", "click", "rich"} == set()
+    assert "scheduler.cli.app" not in names
