@@ -232,3 +232,79 @@ def test_a_tick_that_runs_a_job_does_not_import_typer(project: Project) -> None:
     assert ran(project) == ["quarter"]
     assert top_level(names) & {"typer", "click", "rich"} == set()
     assert "scheduler.cli.app" not in names
+
+
+# A command module that says when it is imported: the tick imports the commands package
+# only to look a command task's name up.
+PROBE_COMMAND = """
+from scheduler.cli import command
+from scheduler.settings import current
+
+current().storage.mkdir(parents=True, exist_ok=True)
+with open(current().storage / "commands-imported.txt", "a") as handle:
+    handle.write("imported\\n")
+
+@command("probe:hello")
+def hello() -> None:
+    print("hello")
+"""
+
+MISSING_AT_THREE = RECORDING_KERNEL + """
+def schedule_tasks():
+    schedule().command("nope:missing").daily_at("03:00")
+    schedule().job(record, "fine").every_minute().name("fine")
+"""
+
+MISSING = "there is no artisan command named 'nope:missing'"
+
+
+def commands_imported(project: Project) -> int:
+    path = project.storage / "commands-imported.txt"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_a_missing_command_that_is_not_due_is_not_looked_up(project: Project) -> None:
+    (project.root / "console" / "commands" / "probe.py").write_text(PROBE_COMMAND)
+    project.kernel(MISSING_AT_THREE)
+    for argv in (["--dry-run", "--at", INSTANT], ["--at", INSTANT]):
+        result = project.artisan("schedule:run", *argv)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "nope:missing" not in result.stdout + result.stderr
+    assert ran(project) == ["fine"]
+    assert commands_imported(project) == 0
+    # The probe itself works: artisan list imports the commands package.
+    assert "probe:hello" in project.artisan("list").stdout
+    assert commands_imported(project) == 1
+
+
+def test_a_due_missing_command_is_skipped_and_fails_the_tick_the_others_run(
+        project: Project) -> None:
+    (project.root / "console" / "commands" / "probe.py").write_text(PROBE_COMMAND)
+    project.kernel(MISSING_AT_THREE)
+    at_three = ("--at", "2026-03-08T03:00:00Z")
+    dry = project.artisan("schedule:run", "--dry-run", *at_three)
+    assert dry.returncode == 1
+    assert dry.stdout.count(MISSING) == 1
+    assert "Would run fine" in dry.stdout and "Would run nope:missing" not in dry.stdout
+    assert ran(project) == []
+    result = project.artisan("schedule:run", *at_three)
+    assert result.returncode == 1
+    assert result.stdout.count(MISSING) == 1
+    assert "Running fine" in result.stdout and "Running nope:missing" not in result.stdout
+    assert ran(project) == ["fine"]
+    assert commands_imported(project) == 2  # once by each tick, to look the name up
+
+
+def test_a_missed_run_of_a_missing_command_is_skipped_not_run_late(project: Project) -> None:
+    (project.root / "console" / "commands" / "probe.py").write_text(PROBE_COMMAND)
+    project.kernel(MISSING_AT_THREE)
+    before = project.artisan("schedule:run", "--at", "2026-03-08T02:59:00Z")
+    assert before.returncode == 0, before.stdout + before.stderr
+    assert commands_imported(project) == 0
+    # No tick ran at 03:00: the next one catches the 03:00 run up, and finds no command.
+    after = project.artisan("schedule:run", "--at", "2026-03-08T03:01:00Z")
+    assert after.returncode == 1
+    assert after.stdout.count(MISSING) == 1
+    assert "Catching up nope:missing" not in after.stdout
+    assert ran(project) == ["fine", "fine"]
+    assert commands_imported(project) == 1
