@@ -86,3 +86,15 @@ def test_outside_the_main_thread_the_block_runs_unbounded(stray_alarms: list[int
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     assert stray_alarms == []
 
+
+def test_outside_the_main_thread_the_blocks_error_is_its_own(stray_alarms: list[int]) -> None:
+    def failing() -> None:
+        with within(5, "the failing block"):
+            raise RuntimeError("the disk is on fire")
+
+    _result, error = in_a_thread(failing)
+    assert isinstance(error, RuntimeError) and str(error) == "the disk is on fire"
+    # Not shown as raised while handling signal.signal's ValueError: a traceback of it
+    # would say "During handling of the above exception, another exception occurred".
+    assert error.__context__ is None
+    assert stray_alarms == []
