@@ -29,4 +29,7 @@ def parse_instant(text: str, default_zone: tzinfo) -> datetime:
                              f"2026-03-08T07:00:00Z") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=default_zone)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-05:00 is past datetime's last UTC day
+        raise ValueError(f"{text!r} is not an instant datetime can represent in UTC") from None

@@ -35,6 +35,10 @@ def within(seconds: float | None, what: str) -> Iterator[None]:
     try:
         previous = signal.signal(signal.SIGALRM, expire)
     except ValueError:  # not the main thread, where alone a handler can run
+        in_main_thread = False
+    else:
+        in_main_thread = True
+    if not in_main_thread:  # out of the except clause: its errors are not chained to it
         yield
         return
     signal.setitimer(signal.ITIMER_REAL, seconds)

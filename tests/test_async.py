@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import types
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
 import pytest
 
-from scheduler.hooks import call_user_code, new_event_loop, run_awaitable
+from scheduler.hooks import _is_awaitable, call_user_code, new_event_loop, run_awaitable
 from tests.conftest import Project
 from tests.kernels import RECORDING_KERNEL as KERNEL_HEADER
 from tests.kernels import history, ran
@@ -213,3 +217,70 @@ def schedule_tasks():
     assert result.returncode == 1
     assert "never awaited" not in result.stdout + result.stderr
     assert ran(project) == ["task", "finished:good:0", "finished:bad:2", "failed:broken"]
+
+
+async def _coroutine_function() -> int:
+    return 1
+
+
+@types.coroutine
+def _generator_coroutine() -> Generator[None, None, int]:
+    yield
+    return 1
+
+
+def _plain_generator() -> Iterator[int]:
+    yield 1
+
+
+async def _async_generator() -> Any:
+    yield 1
+
+
+class _WithAwait:
+    def __await__(self) -> Generator[None, None, int]:
+        yield
+        return 1
+
+
+class _AwaitIsNone:
+    __await__ = None
+
+
+def _future() -> object:
+    loop = asyncio.new_event_loop()
+    future = loop.create_future()
+    loop.close()
+    return future
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    pytest.param(_coroutine_function, True, id="coroutine"),
+    pytest.param(_generator_coroutine, True, id="types.coroutine-generator"),
+    pytest.param(_future, True, id="future"),
+    pytest.param(_WithAwait, True, id="object-with-__await__"),
+    pytest.param(_plain_generator, False, id="plain-generator"),
+    pytest.param(_async_generator, False, id="async-generator"),
+    pytest.param(lambda: _WithAwait, False, id="class-with-__await__"),
+    pytest.param(_AwaitIsNone, False, id="__await__-is-None"),
+    pytest.param(lambda: _coroutine_function, False, id="coroutine-function"),
+    pytest.param(lambda: None, False, id="None"),
+    pytest.param(lambda: 42, False, id="int"),
+    pytest.param(lambda: "text", False, id="str"),
+    pytest.param(lambda: [1], False, id="list"),
+    pytest.param(lambda: print, False, id="function"),
+])
+def test_is_awaitable_agrees_with_inspect(make: Callable[[], object], expected: bool) -> None:
+    value = make()
+    try:
+        assert _is_awaitable(value) is inspect.isawaitable(value) is expected
+    finally:
+        close = getattr(value, "close", None)
+        if callable(close) and not isinstance(value, type):
+            close()  # a coroutine or generator never started: no "never awaited" warning
+
+
+def test_call_user_code_awaits_a_types_coroutine_and_returns_a_generator_as_it_is() -> None:
+    assert call_user_code(_generator_coroutine) == 1
+    generator = call_user_code(_plain_generator)
+    assert inspect.isgenerator(generator) and list(generator) == [1]

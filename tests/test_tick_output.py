@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import Project
 from tests.kernels import RECORDING_KERNEL, history, processes_started_in, ran, wait_for
 
@@ -265,3 +267,52 @@ logging.basicConfig(format="app: %(status)s %(message)s", level=logging.INFO)
     lines = result.stderr.splitlines()
     assert len(lines) == 3 and all(line.startswith("app: DONE ") for line in lines)
     assert ran(project) == ["one", "two", "three"]
+
+
+# Three tasks due at 07:00 and one that is not, for the dry runs below.
+DRY_RUN_TASKS = """
+def schedule_tasks():
+    schedule().job(record, "one").name("one")
+    schedule().job(record, "two").name("two").every_five_minutes()
+    schedule().job(record, "later").name("later").daily_at("08:00")
+    schedule().exec("echo three").name("three").hourly()
+"""
+WOULD_RUN = [f"2026-03-08 07:00:00  Would run {name}" for name in ("one", "two", "three")]
+
+
+@pytest.mark.parametrize("log_format", ["text", "off"])
+def test_a_dry_run_gives_the_applications_logging_one_record_per_line(
+        project: Project, log_format: str) -> None:
+    # The kernel configures logging itself (so the tick's process has imported it): a
+    # root handler writing to a file, as an application's own set-up would.
+    project.kernel(RECORDING_KERNEL + """
+import logging
+current().storage.mkdir(parents=True, exist_ok=True)
+logging.basicConfig(filename=str(current().storage / "app.log"), level=logging.INFO,
+                    format="%(name)s|%(levelname)s|%(task)s|%(status)s|%(message)s")
+""" + DRY_RUN_TASKS)
+    result = project.artisan("schedule:run", "--dry-run", *AT,
+                             env={"SCHEDULER_LOG_FORMAT": log_format})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ("\n".join(WOULD_RUN) + "\n" if log_format == "text" else "")
+    records = (project.storage / "app.log").read_text().splitlines()
+    assert records == [f"scheduler|INFO|{name}|None|{line}"
+                       for name, line in zip(("one", "two", "three"), WOULD_RUN, strict=True)]
+    assert ran(project) == []
+
+
+def test_a_json_dry_run_prints_one_object_per_line_and_logs_each(project: Project) -> None:
+    project.kernel(LOGGING_KERNEL + DRY_RUN_TASKS)
+    result = project.artisan("schedule:run", "--dry-run", *AT,
+                             env={"SCHEDULER_LOG_FORMAT": "json"})
+    assert result.returncode == 0, result.stderr
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(item["message"], item["task"], item["status"], item["level"])
+            for item in objects] == [(line, name, None, "info") for name, line in
+                                     zip(("one", "two", "three"), WOULD_RUN, strict=True)]
+    assert all(item["time"].endswith("+00:00") and item["duration"] is None
+               for item in objects)
+    assert [(entry["message"], entry["task"], entry["level"]) for entry in app_log(project)] \
+        == [(line, name, "INFO")
+            for name, line in zip(("one", "two", "three"), WOULD_RUN, strict=True)]
+    assert ran(project) == []
