@@ -30,6 +30,15 @@ def parse_instant(text: str, default_zone: tzinfo) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=default_zone)
     try:
-        return moment.astimezone(UTC)
+        instant = moment.astimezone(UTC)
     except OverflowError:  # 9999-12-31T23:59-05:00 is past datetime's last UTC day
         raise ValueError(f"{text!r} is not an instant datetime can represent in UTC") from None
+    if not FIRST_YEAR <= instant.year <= LAST_YEAR:
+        raise ValueError(f"{text!r} is too close to the years datetime can hold; give an "
+                         f"instant between years {FIRST_YEAR} and {LAST_YEAR}")
+    return instant
+
+
+# The evaluation looks at the minutes and days around an instant (in its zone, across
+# DST changes): the first and last years datetime holds leave it no room.
+FIRST_YEAR, LAST_YEAR = 2, 9998

@@ -3,8 +3,9 @@
 Every minute, on every server, cron starts a tick that imports the scheduler, and
 importing `typing` costs it about 3 ms, a tenth of what a bare Python costs to start.
 Annotations are never evaluated here (`from __future__ import annotations`), so at run
-time the tick needs only `NamedTuple`'s class syntax and `overload` as a decorator;
-these are built below on `collections.namedtuple`, which Python has loaded already.
+time the tick needs only `NamedTuple`'s class syntax (built below on
+`collections.namedtuple`, which Python has loaded already), `overload` as a decorator,
+and `Generic[P]` as a base class with its `ParamSpec`.
 mypy reads typing's own names (TYPE_CHECKING), so type checking is unchanged.
 
 Annotations-only names (`Any`, `NoReturn`, ...) are imported from `typing` under
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Generic as Generic
     from typing import NamedTuple as NamedTuple
+    from typing import ParamSpec as ParamSpec
     from typing import overload as overload
 else:
     from collections import namedtuple
@@ -24,6 +27,18 @@ else:
     def overload(function):
         """typing.overload: only type checkers read the overloads."""
         return function
+
+    class ParamSpec:
+        """typing.ParamSpec: a name only type checkers read."""
+
+        def __init__(self, name):
+            self.__name__ = name
+
+    class Generic:
+        """typing.Generic as a base class: `Generic[P]` is this class itself."""
+
+        def __class_getitem__(cls, parameters):
+            return cls
 
     class _NamedTupleMeta(type):
         """Makes `class Point(NamedTuple): x: int; y: int = 0` a `collections.namedtuple`
@@ -50,4 +65,4 @@ else:
         """typing.NamedTuple's class syntax (see the module's docstring)."""
 
 
-__all__ = ["TYPE_CHECKING", "NamedTuple", "overload"]
+__all__ = ["TYPE_CHECKING", "Generic", "NamedTuple", "ParamSpec", "overload"]
