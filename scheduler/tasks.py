@@ -21,7 +21,9 @@ _DESCRIBED = "_described_once"
 
 def _arguments_text(args: tuple[Any, ...], kwargs: Mapping[str, Any], depth: int = 0) -> str:
     arguments = [_value_text(arg, depth) for arg in args]
-    arguments += [f"{key}={_value_text(value, depth)}" for key, value in sorted(kwargs.items())]
+    if kwargs:  # most jobs have none: no need to sort and format an empty mapping
+        arguments += [f"{key}={_value_text(value, depth)}"
+                      for key, value in sorted(kwargs.items())]
     return ", ".join(arguments)
 
 
@@ -121,7 +123,7 @@ class JobTask(_JobFields):
         return described
 
     def _describe(self) -> tuple[str, bool]:
-        function, args, kwargs = self.function, self.args, dict(self.kwargs)
+        function, args, kwargs = self.function, self.args, self.kwargs
         while isinstance(function, functools.partial):
             args = (*function.args, *args)
             kwargs = {**function.keywords, **kwargs}
