@@ -59,7 +59,9 @@ class Schedule(SharesSettings):
         """Run the Python callable `function(*args, **kwargs)` in a forked child."""
         if not callable(function):
             raise InvalidSchedule(f"job({function!r}): expected a callable")
-        event = Event(JobTask(function, args, kwargs))
+        # The tuple JobTask(function, args, kwargs) builds, made without the Python-level
+        # __new__ a NamedTuple generates (a good share of the cost of defining a job).
+        event = Event(tuple.__new__(JobTask, (function, args, kwargs)))
         self.events.append(event)
         return event
 
