@@ -33,11 +33,12 @@ Hook = Callable[..., Any]
 # `compile_expression` caches texts); past that, the others are compiled each time.
 FIELDS_CACHE_SIZE = 4096
 
-# The compiled expression of each tuple of five fields an event was given, so that a
-# frequency method whose fields another event already had costs one dict look-up
-# instead of joining the text and asking `compile_expression`. Only valid expressions
-# are stored: an invalid one goes through `compile_expression` and raises every time.
-_compiled_by_fields: dict[tuple[str, ...], CronExpression] = {}
+# Each tuple of five fields an event was given, with its compiled expression, so that
+# a frequency method whose fields another event already had costs one dict look-up
+# instead of joining the text and asking `compile_expression` (and the events share
+# one tuple of fields). Only valid expressions are stored: an invalid one goes through
+# `compile_expression` and raises every time.
+_compiled_by_fields: dict[tuple[str, ...], tuple[tuple[str, ...], CronExpression]] = {}
 
 
 class InvalidSchedule(ValueError):
@@ -143,15 +144,15 @@ class Event(ManagesFrequencies):
                   current[2] if day is None else day,
                   current[3] if month is None else month,
                   current[4] if weekday is None else weekday)
-        compiled = _compiled_by_fields.get(fields)
-        if compiled is None:
+        known = _compiled_by_fields.get(fields)
+        if known is None:
             try:
-                compiled = compile_expression(" ".join(fields))
+                known = fields, compile_expression(" ".join(fields))
             except CronError as error:
                 self._invalid(method, argument, str(error))
             if len(_compiled_by_fields) < FIELDS_CACHE_SIZE:
-                _compiled_by_fields[fields] = compiled
-        self._fields, self._compiled = fields, compiled
+                _compiled_by_fields[fields] = known
+        self._fields, self._compiled = known
         return self
 
     def _invalid(self, method: str, argument: object, reason: str) -> NoReturn:
