@@ -29,7 +29,16 @@ AttributeValue = str | int | float | bool | None
 # What a `when`/`skip` filter may ask for by parameter name.
 FILTER_PARAMETERS = ("event",)
 Hook = Callable[..., Any]
-FIELD_POSITIONS = {"minute": 0, "hour": 1, "day": 2, "month": 3, "weekday": 4}
+# How many distinct five-field tuples `_compiled_by_fields` keeps (as many as
+# `compile_expression` caches texts); past that, the others are compiled each time.
+FIELDS_CACHE_SIZE = 4096
+
+# Each tuple of five fields an event was given, with its compiled expression, so that
+# a frequency method whose fields another event already had costs one dict look-up
+# instead of joining the text and asking `compile_expression` (and the events share
+# one tuple of fields). Only valid expressions are stored: an invalid one goes through
+# `compile_expression` and raises every time.
+_compiled_by_fields: dict[tuple[str, ...], tuple[tuple[str, ...], CronExpression]] = {}
 
 
 class InvalidSchedule(ValueError):
@@ -42,6 +51,8 @@ class Event(ManagesFrequencies):
     # Defaults live on the class: an event stores only what its definition changed, so
     # a schedule of thousands of events is quick to build and small in memory. The
     # collections are tuples, replaced (never mutated) when a modifier adds to them.
+    _fields: tuple[str, ...] = ("*",) * 5
+    _compiled: CronExpression = EVERY_MINUTE
     repeat_seconds: int | None = None
     zone: tzinfo | None = None
     _name: str | None = None
@@ -78,8 +89,6 @@ class Event(ManagesFrequencies):
 
     def __init__(self, task: Task) -> None:
         self.task = task
-        self._fields = ["*"] * 5
-        self._compiled: CronExpression = EVERY_MINUTE
 
     # -- what it is ---------------------------------------------------------------------
     @property
@@ -126,16 +135,24 @@ class Event(ManagesFrequencies):
         return f"<Event {self.expression!r} {self.task.kind} {self.display_name!r}>"
 
     # -- the frequency machinery behind ManagesFrequencies ------------------------------
-    def _set_fields(self, method: str, argument: object, **fields: object) -> Event:
-        new_fields = list(self._fields)
-        for field_name, value in fields.items():
-            new_fields[FIELD_POSITIONS[field_name]] = str(value)
-        text = " ".join(new_fields)
-        try:
-            compiled = compile_expression(text)
-        except CronError as error:
-            self._invalid(method, argument, str(error))
-        self._fields, self._compiled = new_fields, compiled
+    def _set_fields(self, method: str, argument: object, minute: str | None = None,
+                    hour: str | None = None, day: str | None = None, month: str | None = None,
+                    weekday: str | None = None) -> Event:
+        current = self._fields
+        fields = (current[0] if minute is None else minute,
+                  current[1] if hour is None else hour,
+                  current[2] if day is None else day,
+                  current[3] if month is None else month,
+                  current[4] if weekday is None else weekday)
+        known = _compiled_by_fields.get(fields)
+        if known is None:
+            try:
+                known = fields, compile_expression(" ".join(fields))
+            except CronError as error:
+                self._invalid(method, argument, str(error))
+            if len(_compiled_by_fields) < FIELDS_CACHE_SIZE:
+                _compiled_by_fields[fields] = known
+        self._fields, self._compiled = known
         return self
 
     def _invalid(self, method: str, argument: object, reason: str) -> NoReturn:

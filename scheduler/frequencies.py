@@ -25,12 +25,25 @@ Day = int | str
 SECOND_DIVISORS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)
 _TIME = re.compile(r"^\s*(\d{1,2})(?::(\d{1,2})(?::(\d{1,2}))?)?\s*$")
 _CRON_DAYS = re.compile(r"^[0-7*](?:-[0-7])?(?:/\d+)?(?:,[0-7](?:-[0-7])?(?:/\d+)?)*$")
+# The text of the numbers a field can hold, so that common values need no str().
+_NUMBER_TEXT = tuple(str(number) for number in range(60))
+# How many distinct texts `_parsed_times` keeps; others are parsed each time.
+PARSED_TIMES_SIZE = 4096
+# The times of day parsed so far, by their text: a schedule names the same few times
+# over and over. Only valid texts are stored, so an invalid one raises every time.
+_parsed_times: dict[str, time] = {}
 
 
 def parse_time(text: str) -> time:
     """Parse "H", "H:MM", "HH:MM" or "HH:MM:SS" into a time; raise ValueError saying what
     is wrong. Seconds are checked and kept, but a cron expression has no seconds field:
     `daily_at("13:08:10")` runs at 13:08, as in Laravel."""
+    # Exactly str: a subclass could compare equal to a text it does not spell.
+    exact_text = type(text) is str
+    if exact_text:
+        parsed = _parsed_times.get(text)
+        if parsed is not None:
+            return parsed
     match = _TIME.match(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError("expected a time such as '9:00', '14:30' or '14:30:15'")
@@ -42,7 +55,10 @@ def parse_time(text: str) -> time:
     second = int(match.group(3) or 0)
     if second > 59:
         raise ValueError(f"second {second} is not between 0 and 59")
-    return time(hour, minute, second)
+    parsed = time(hour, minute, second)
+    if exact_text and len(_parsed_times) < PARSED_TIMES_SIZE:
+        _parsed_times[text] = parsed  # a time is immutable: safe to share
+    return parsed
 
 
 def weekday_number(day: Day) -> int:
@@ -67,11 +83,13 @@ def weekday_number(day: Day) -> int:
 class ManagesFrequencies:
     """Frequency methods; the class using it keeps the five fields and reports bad input."""
 
-    _fields: list[str]
+    _fields: tuple[str, ...]
     repeat_seconds: int | None
 
-    def _set_fields(self: Self, method: str, argument: object, **fields: object) -> Self:
-        """Replace fields by name (minute, hour, day, month, weekday), then validate."""
+    def _set_fields(self: Self, method: str, argument: object, minute: str | None = None,
+                    hour: str | None = None, day: str | None = None, month: str | None = None,
+                    weekday: str | None = None) -> Self:
+        """Replace the fields given (those left None are kept), then validate."""
         raise NotImplementedError
 
     def _invalid(self, method: str, argument: object, reason: str) -> NoReturn:
@@ -220,6 +238,8 @@ class ManagesFrequencies:
                                 hour=hours)
 
     def _minute_field(self, method: str, minutes: Minutes) -> str:
+        if type(minutes) is int and 0 <= minutes <= 59:  # the common case (not a bool)
+            return _NUMBER_TEXT[minutes]
         values: list[object] = [minutes] if isinstance(minutes, (int, str)) else list(minutes)
         if not values:
             self._invalid(method, minutes, "expected at least one minute")
@@ -244,15 +264,16 @@ class ManagesFrequencies:
         return self._at_time("at", time_of_day)
 
     def _at_time(self: Self, method: str, time_of_day: str) -> Self:
-        return self._set_fields(method, time_of_day, **self._time_fields(method, time_of_day))
+        minute, hour = self._time_fields(method, time_of_day)
+        return self._set_fields(method, time_of_day, minute=minute, hour=hour)
 
-    def _time_fields(self, method: str, time_of_day: str) -> dict[str, str]:
+    def _time_fields(self, method: str, time_of_day: str) -> tuple[str, str]:
         """The minute and hour fields for a time of day such as "9:30"."""
         try:
             moment = parse_time(time_of_day)
         except ValueError as error:
             self._invalid(method, time_of_day, str(error))
-        return {"minute": str(moment.minute), "hour": str(moment.hour)}
+        return _NUMBER_TEXT[moment.minute], _NUMBER_TEXT[moment.hour]
 
     def twice_daily(self: Self, first: int = 1, second: int = 13) -> Self:
         """Run every day at two hours: `twice_daily(1, 13)` is `0 1,13 * * *`."""
@@ -306,6 +327,10 @@ class ManagesFrequencies:
         return self._set_fields("days", days, weekday=self._weekday_field("days", days))
 
     def _weekday_field(self, method: str, days: tuple[Day | Iterable[Day], ...]) -> str:
+        if len(days) == 1:  # the common case: one day given as a number (not a bool)
+            day = days[0]
+            if type(day) is int and 0 <= day <= 7:
+                return _NUMBER_TEXT[day % 7]
         flat: list[object] = []
         for day in days:
             if isinstance(day, (list, tuple, set, frozenset)):
@@ -331,7 +356,8 @@ class ManagesFrequencies:
 
     def weekly_on(self: Self, day: Day | Iterable[Day], time_of_day: str = "0:0") -> Self:
         """Run every week on `day` at `time_of_day`: `weekly_on("monday", "9:00")`."""
-        return self._set_fields("weekly_on", day, **self._time_fields("weekly_on", time_of_day),
+        minute, hour = self._time_fields("weekly_on", time_of_day)
+        return self._set_fields("weekly_on", day, minute=minute, hour=hour,
                                 weekday=self._weekday_field("weekly_on", (day,)))
 
     # -- months, quarters, years --------------------------------------------------------
@@ -341,20 +367,23 @@ class ManagesFrequencies:
 
     def monthly_on(self: Self, day: int = 1, time_of_day: str = "0:0") -> Self:
         """Run every month on `day` (1-31) at `time_of_day`: `monthly_on(15, "9:00")`."""
-        return self._set_fields("monthly_on", day, **self._time_fields("monthly_on", time_of_day),
+        minute, hour = self._time_fields("monthly_on", time_of_day)
+        return self._set_fields("monthly_on", day, minute=minute, hour=hour,
                                 day=self._day_of_month("monthly_on", day))
 
     def twice_monthly(self: Self, first: int = 1, second: int = 16,
                       time_of_day: str = "0:0") -> Self:
         """Run on two days of every month: `twice_monthly(1, 16)` is `0 0 1,16 * *`."""
         days = ",".join(self._day_of_month("twice_monthly", day) for day in (first, second))
-        return self._set_fields("twice_monthly", (first, second), day=days,
-                                **self._time_fields("twice_monthly", time_of_day))
+        minute, hour = self._time_fields("twice_monthly", time_of_day)
+        return self._set_fields("twice_monthly", (first, second), minute=minute, hour=hour,
+                                day=days)
 
     def last_day_of_month(self: Self, time_of_day: str = "0:0") -> Self:
         """Run on the last day of every month (`L`, in the event's zone when it runs)."""
-        return self._set_fields("last_day_of_month", time_of_day, day="L",
-                                **self._time_fields("last_day_of_month", time_of_day))
+        minute, hour = self._time_fields("last_day_of_month", time_of_day)
+        return self._set_fields("last_day_of_month", time_of_day, minute=minute, hour=hour,
+                                day="L")
 
     def days_of_month(self: Self, *days: int | Iterable[int]) -> Self:
         """Run at midnight on these days of the month: `days_of_month(1, 15)` is
@@ -383,8 +412,10 @@ class ManagesFrequencies:
 
     def quarterly_on(self: Self, day: int = 1, time_of_day: str = "0:0") -> Self:
         """Run every quarter on `day` of its first month, at `time_of_day`."""
-        return self._set_fields("quarterly_on", day, day=self._day_of_month("quarterly_on", day),
-                                month="1-12/3", **self._time_fields("quarterly_on", time_of_day))
+        day_field = self._day_of_month("quarterly_on", day)
+        minute, hour = self._time_fields("quarterly_on", time_of_day)
+        return self._set_fields("quarterly_on", day, minute=minute, hour=hour, day=day_field,
+                                month="1-12/3")
 
     def yearly(self: Self) -> Self:
         """Run on January 1st at midnight: `0 0 1 1 *`."""
@@ -396,6 +427,7 @@ class ManagesFrequencies:
         every day of that month: `yearly_on(7, "*", "09:01")` is `1 9 * 7 *`."""
         if isinstance(month, bool) or not isinstance(month, int) or not 1 <= month <= 12:
             self._invalid("yearly_on", month, "month is not between 1 and 12")
-        return self._set_fields("yearly_on", (month, day),
-                                day=self._day_of_month("yearly_on", day), month=str(month),
-                                **self._time_fields("yearly_on", time_of_day))
+        day_field = self._day_of_month("yearly_on", day)
+        minute, hour = self._time_fields("yearly_on", time_of_day)
+        return self._set_fields("yearly_on", (month, day), minute=minute, hour=hour,
+                                day=day_field, month=str(month))

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
+_SCRATCH_TASK = ShellTask("<group>")
 
 
 def describe_calls(calls: tuple[Call, ...]) -> str:
@@ -52,13 +53,15 @@ def describe_calls(calls: tuple[Call, ...]) -> str:
 class _ScratchEvent(Event):
     """An event that only checks a group's calls; its errors name the group."""
 
-    def __init__(self, label: str) -> None:
-        super().__init__(ShellTask("<group>"))
-        self.label = label
+    def __init__(self, template: GroupTemplate) -> None:
+        super().__init__(_SCRATCH_TASK)
+        # The template, not its label: the label (the repr of every argument so far) is
+        # needed only when a call is refused.
+        self.template = template
 
     def _invalid(self, method: str, argument: object, reason: str) -> NoReturn:
         shown = "" if argument is None else repr(argument)
-        raise InvalidSchedule(f"group {self.label}: {method}({shown}): {reason}")
+        raise InvalidSchedule(f"group {self.template.label}: {method}({shown}): {reason}")
 
 
 class _Shared(Generic[P]):
@@ -223,7 +226,7 @@ class GroupTemplate(SharesSettings):
     def _with(self, call: Call) -> GroupTemplate:
         """A new template with `call` after these; raise at once if `call` is invalid."""
         calls = (*self.calls, call)
-        _replay(calls, _ScratchEvent(self.label))
+        _replay(calls, _ScratchEvent(self))
         return GroupTemplate(self.schedule, calls)
 
     # Laravel's pending attributes: `schedule().daily_at("01:00").command("inspire")`

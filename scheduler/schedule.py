@@ -59,7 +59,11 @@ class Schedule(SharesSettings):
         """Run the Python callable `function(*args, **kwargs)` in a forked child."""
         if not callable(function):
             raise InvalidSchedule(f"job({function!r}): expected a callable")
-        return self._add(Event(JobTask(function, args, kwargs)))
+        # The tuple JobTask(function, args, kwargs) builds, made without the Python-level
+        # __new__ a NamedTuple generates (a good share of the cost of defining a job).
+        event = Event(tuple.__new__(JobTask, (function, args, kwargs)))
+        self.events.append(event)
+        return event
 
     def command(self, name: str | Callable[..., Any], *args: Any) -> Event:
         """Run the artisan command `name` with `args` (a list, never through a shell).
@@ -77,10 +81,13 @@ class Schedule(SharesSettings):
             raise InvalidSchedule(f"command({name!r}): expected an artisan command name")
         # shlex only where quoting needs it: a plain line splits on spaces, faster.
         try:
-            words = shlex.split(name) if any(c in name for c in "'\"\\") else name.split()
+            words = (shlex.split(name) if "'" in name or '"' in name or "\\" in name
+                     else name.split())
         except ValueError as error:  # an unbalanced quote
             raise InvalidSchedule(f"command({name!r}): {error}") from None
-        event = self._add(Event(CommandTask(words[0], (*words[1:], *_words(args)))))
+        arguments = (*words[1:], *_words(args)) if args else tuple(words[1:])
+        event = Event(CommandTask(words[0], arguments))
+        self.events.append(event)
         return event.name(description) if description else event
 
     def exec(self, line: str, *args: Any) -> Event:
@@ -88,8 +95,10 @@ class Schedule(SharesSettings):
         quoted for the shell as one word: `exec("pg_dump", "-f", path)`."""
         if not isinstance(line, str) or not line.strip():
             raise InvalidSchedule(f"exec({line!r}): expected a shell command line")
-        words = _words(args)
-        return self._add(Event(ShellTask(f"{line} {shlex.join(words)}" if words else line)))
+        words = _words(args) if args else None
+        event = Event(ShellTask(f"{line} {shlex.join(words)}" if words else line))
+        self.events.append(event)
+        return event
 
     def dispatch(self, task: Any, *args: Any, queue: Any = None, **kwargs: Any) -> Event:
         """Send `task(*args, **kwargs)` to a queue at each due instant, for its workers to
@@ -115,7 +124,9 @@ class Schedule(SharesSettings):
         if isinstance(queue, str) and not queue.strip():
             raise InvalidSchedule(f"dispatch({DispatchTask(task).target_name!r}, queue=''): "
                                   f"a queue name cannot be empty (None: the default queue)")
-        return self._add(Event(DispatchTask(task, args, kwargs, queue)))
+        event = Event(DispatchTask(task, args, kwargs, queue))
+        self.events.append(event)
+        return event
 
     # -- task events ------------------------------------------------------------------------
     @overload
@@ -142,10 +153,6 @@ class Schedule(SharesSettings):
             return self.listen(name, function)
 
         return subscribe
-
-    def _add(self, event: Event) -> Event:
-        self.events.append(event)
-        return event
 
     # -- asking what is due -----------------------------------------------------------------
     def due_events(self, at: datetime, *, environment: str | None = None,

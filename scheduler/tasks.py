@@ -15,11 +15,15 @@ from typing import Any, NamedTuple
 
 # How deep objects' attributes are followed to name them (a cycle must not recurse).
 NAMING_DEPTH = 3
+# Where a task keeps its description once worked out (see `JobTask`).
+_DESCRIBED = "_described_once"
 
 
 def _arguments_text(args: tuple[Any, ...], kwargs: Mapping[str, Any], depth: int = 0) -> str:
     arguments = [_value_text(arg, depth) for arg in args]
-    arguments += [f"{key}={_value_text(value, depth)}" for key, value in sorted(kwargs.items())]
+    if kwargs:  # most jobs have none: no need to sort and format an empty mapping
+        arguments += [f"{key}={_value_text(value, depth)}"
+                      for key, value in sorted(kwargs.items())]
     return ", ".join(arguments)
 
 
@@ -72,12 +76,21 @@ def _state_of(instance: Any) -> tuple[str, bool]:
     return text, " at 0x" not in text
 
 
-class JobTask(NamedTuple):
-    """A Python callable, run in a forked child of the tick."""
-
+class _JobFields(NamedTuple):
     function: Callable[..., Any]
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = MappingProxyType({})
+
+
+class JobTask(_JobFields):
+    """A Python callable, run in a forked child of the tick.
+
+    A tuple of its fields (equal to any with the same values), whose description (the
+    identity, and whether it is stable) is worked out on first use and kept with the
+    instance: a tick asks for it at every mutex, log line and listing. An argument
+    changed after that does not change it, so a run's mutex is released under the key
+    it was taken with.
+    """
 
     @property
     def kind(self) -> str:
@@ -102,7 +115,15 @@ class JobTask(NamedTuple):
         return text if stable else None
 
     def _described(self) -> tuple[str, bool]:
-        function, args, kwargs = self.function, self.args, dict(self.kwargs)
+        # The class has no __slots__ (a tuple subclass cannot add any), so each task
+        # has a dict of its own to hold what was worked out.
+        described: tuple[str, bool] | None = self.__dict__.get(_DESCRIBED)
+        if described is None:
+            described = self.__dict__[_DESCRIBED] = self._describe()
+        return described
+
+    def _describe(self) -> tuple[str, bool]:
+        function, args, kwargs = self.function, self.args, self.kwargs
         while isinstance(function, functools.partial):
             args = (*function.args, *args)
             kwargs = {**function.keywords, **kwargs}
@@ -187,19 +208,22 @@ def queue_label(queue: Any) -> str:
     return f"{type(queue).__name__} {getattr(queue, 'name', None) or repr(queue)!r}"
 
 
-class DispatchTask(NamedTuple):
+class _DispatchFields(NamedTuple):
+    target: Any
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = MappingProxyType({})
+    queue: Any = None
+
+
+class DispatchTask(_DispatchFields):
     """A job sent to a queue (Celery, RQ, or a dispatcher the application registered),
     for the queue's workers to run; the tick only sends it (`scheduler/queues`).
 
     `target` is a Celery task, a function, or the dotted path of either
     (`"myapp.tasks.build_report"`), imported only when it is sent; `queue` is a queue
-    name, an RQ `Queue`, or None for the target's default.
+    name, an RQ `Queue`, or None for the target's default. Like `JobTask`, it keeps its
+    description once worked out.
     """
-
-    target: Any
-    args: tuple[Any, ...] = ()
-    kwargs: Mapping[str, Any] = MappingProxyType({})
-    queue: Any = None
 
     @property
     def kind(self) -> str:
@@ -216,13 +240,20 @@ class DispatchTask(NamedTuple):
     @property
     def identity(self) -> str:
         """`dispatch myapp.tasks.report('daily') to 'reports'`."""
-        return f"dispatch {self.target_name} to {queue_label(self.queue)}"
+        return self._described()[0]
 
     @property
     def stable_identity(self) -> str | None:
-        _, stable = target_path(self.target)
-        text = self.identity
-        return text if stable and " at 0x" not in text else None
+        text, stable = self._described()
+        return text if stable else None
+
+    def _described(self) -> tuple[str, bool]:
+        described: tuple[str, bool] | None = self.__dict__.get(_DESCRIBED)
+        if described is None:
+            _, stable = target_path(self.target)
+            text = f"dispatch {self.target_name} to {queue_label(self.queue)}"
+            described = self.__dict__[_DESCRIBED] = (text, stable and " at 0x" not in text)
+        return described
 
     @property
     def default_name(self) -> str:

@@ -3,6 +3,7 @@ in every process, lambdas refused by the mutex modifiers, and custom mutex names
 
 from __future__ import annotations
 
+import copy
 import functools
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from scheduler import InvalidSchedule, Schedule
+from scheduler.tasks import DispatchTask, JobTask
 from tests.conftest import Project
 from tests.kernels import RECORDING_KERNEL, ran, wait_for
 
@@ -218,3 +220,18 @@ def test_events_with_one_mutex_name_share_one_lock(project: Project):
 def test_mutex_name_rejects_an_empty_name():
     with pytest.raises(InvalidSchedule, match=r"mutex_name\(''\)"):
         Schedule().exec("true").mutex_name("")
+
+
+def test_each_task_keeps_its_own_identity_once_worked_out():
+    # Equal as tuples (1 == True), yet named apart: what a task keeps is its own.
+    one, true = JobTask(backup, (1,)), JobTask(backup, (True,))
+    assert one == true
+    assert one.identity == "tests.test_identity.backup(1)" == one.identity
+    assert true.identity == "tests.test_identity.backup(True)" == true.stable_identity
+    assert repr(one) == f"JobTask(function={backup!r}, args=(1,), kwargs=mappingproxy({{}}))"
+    copied = copy.copy(one)
+    assert copied == one and copied.identity == one.identity
+    assert one._replace(args=("db",)).identity == "tests.test_identity.backup('db')"
+    sent, other = DispatchTask("app.tasks.report", (1,)), DispatchTask("app.tasks.report", (2,))
+    assert sent.identity == "dispatch app.tasks.report(1) to its default queue"
+    assert other.stable_identity == "dispatch app.tasks.report(2) to its default queue"
