@@ -21,7 +21,8 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
-from typing import NamedTuple
+
+from scheduler.typing_names import NamedTuple
 
 MINUTE = timedelta(minutes=1)
 UTC = timezone.utc

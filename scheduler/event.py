@@ -14,21 +14,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, NoReturn
 
 from scheduler.cron import EVERY_MINUTE, CronError, CronExpression, ZoneMinute, compile_expression
 from scheduler.frequencies import ManagesFrequencies, parse_time
 from scheduler.hooks import accepted_parameters, call_hook
 from scheduler.tasks import Task
+from scheduler.typing_names import TYPE_CHECKING
 from scheduler.validation import validate_address, validate_url
 from scheduler.windows import TimeWindow
 from scheduler.zones import UTC, zone_label, zone_named
 
-Condition = bool | Callable[..., Any]
-AttributeValue = str | int | float | bool | None
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    Condition = bool | Callable[..., Any]
+    AttributeValue = str | int | float | bool | None
+    Hook = Callable[..., Any]
+
 # What a `when`/`skip` filter may ask for by parameter name.
 FILTER_PARAMETERS = ("event",)
-Hook = Callable[..., Any]
 # How many distinct five-field tuples `_compiled_by_fields` keeps (as many as
 # `compile_expression` caches texts); past that, the others are compiled each time.
 FIELDS_CACHE_SIZE = 4096

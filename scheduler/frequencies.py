@@ -13,11 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import time
-from typing import NoReturn, TypeVar
 
 from scheduler.cron import DAY_NAMES, FULL_DAY_NAMES
+from scheduler.typing_names import TYPE_CHECKING
 
-Self = TypeVar("Self", bound="ManagesFrequencies")
+if TYPE_CHECKING:
+    from typing import NoReturn, TypeVar
+    Self = TypeVar("Self", bound="ManagesFrequencies")
+
 Minutes = int | str | Iterable[int]
 Day = int | str
 

@@ -28,16 +28,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, NoReturn, ParamSpec, overload
 
 from scheduler.event import Event, InvalidSchedule
 from scheduler.tasks import ShellTask
+from scheduler.typing_names import TYPE_CHECKING, Generic, ParamSpec, overload
 
 if TYPE_CHECKING:
+    from typing import Any, Concatenate, NoReturn
+
     from scheduler.schedule import Schedule
 
+    Call = tuple[str, tuple[Any, ...], dict[str, Any]]
+
 P = ParamSpec("P")
-Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 _SCRATCH_TASK = ShellTask("<group>")
 
 

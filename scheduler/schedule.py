@@ -9,7 +9,6 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, tzinfo
-from typing import Any, TypeVar, overload
 
 from scheduler import settings
 from scheduler.cron import ZoneMinute
@@ -18,9 +17,13 @@ from scheduler.groups import GroupTemplate, SharesSettings
 from scheduler.listeners import Listeners, check_event_name
 from scheduler.maintenance import is_down
 from scheduler.tasks import CommandTask, DispatchTask, JobTask, ShellTask
+from scheduler.typing_names import TYPE_CHECKING, overload
 from scheduler.zones import UTC, zone_named
 
-L = TypeVar("L", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+    L = TypeVar("L", bound=Callable[..., Any])
+
 
 
 def floor_minute(moment: datetime) -> datetime:

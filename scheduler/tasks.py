@@ -11,7 +11,11 @@ import functools
 import shlex
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, ModuleType
-from typing import Any, NamedTuple
+
+from scheduler.typing_names import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # How deep objects' attributes are followed to name them (a cycle must not recurse).
 NAMING_DEPTH = 3
