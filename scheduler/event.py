@@ -20,12 +20,12 @@ from scheduler.frequencies import ManagesFrequencies, parse_time
 from scheduler.hooks import accepted_parameters, call_hook
 from scheduler.tasks import Task
 from scheduler.typing_names import TYPE_CHECKING
-from scheduler.validation import validate_address, validate_url
-from scheduler.windows import TimeWindow
 from scheduler.zones import UTC, zone_label, zone_named
 
 if TYPE_CHECKING:
     from typing import Any, NoReturn
+
+    from scheduler.windows import TimeWindow
 
     Condition = bool | Callable[..., Any]
     AttributeValue = str | int | float | bool | None
@@ -265,6 +265,8 @@ class Event(ManagesFrequencies):
 
     def _window(self, method: str, start: str, end: str, *, inside: bool) -> Event:
         try:
+            from scheduler.windows import TimeWindow  # for kernels with windows only
+
             window = TimeWindow(parse_time(start), parse_time(end), inside)
         except ValueError as error:
             self._invalid(method, (start, end), str(error))
@@ -442,6 +444,8 @@ class Event(ManagesFrequencies):
         listed = [addresses] if isinstance(addresses, str) else list(addresses)
         if not listed:
             self._invalid(method, addresses, "expected one or more e-mail addresses")
+        from scheduler.validation import validate_address  # for kernels that e-mail
+
         for address in listed:
             problem = validate_address(address) if isinstance(address, str) else "not a string"
             if problem:
@@ -482,6 +486,8 @@ class Event(ManagesFrequencies):
         return self._ping("ping_on_failure_if", "failure", url, condition)
 
     def _ping(self, method: str, moment: str, url: str, condition: Condition) -> Event:
+        from scheduler.validation import validate_url  # for kernels that ping
+
         problem = validate_url(url) if isinstance(url, str) else "expected a URL"
         if problem:
             self._invalid(method, url, problem)

@@ -5,20 +5,27 @@ croniter (`cron.compile_expression`), and what was compiled is written back afte
 kernel is loaded. Importing croniter (and the dateutil it pulls in) costs a tick about as
 much as everything else it does for a hundred events, every minute, on every server.
 
-The file (`storage/framework/cache/cron-expressions.json`) is keyed as a whole by its
-format and by croniter's identity: the size and modification time of its modules, read
-without importing them, so an upgrade of croniter rebuilds it. Two ticks writing at once
-each replace it whole (a temporary file renamed into place). A file that is missing,
-unreadable, malformed, not owned by this user, or writable by others is ignored: the
-expressions are then compiled by croniter, as without a cache.
+The file (`storage/framework/cache/cron-expressions.marshal`) is keyed as a whole by
+its format, by Python's version and by croniter's identity: the size and modification
+time of its modules, read without importing them, so an upgrade of either rebuilds it.
+Two ticks writing at once each replace it whole (a temporary file renamed into place).
+A file that is missing, unreadable, malformed, out of range, not owned by this user,
+writable by others or a link is ignored: the expressions are then compiled by croniter,
+as without a cache.
+
+It is written with `marshal`, as Python writes its own bytecode caches, and for the same
+reason: reading it takes microseconds and no import (JSON's module costs a tick more
+than reading the file). Like a `__pycache__` file, it is believed only when this user
+wrote it and nobody else can have, and every value is checked before it is used.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import marshal
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
@@ -31,8 +38,8 @@ from scheduler.typing_names import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any
 
-FORMAT = 1
-FILE_NAME = "cron-expressions.json"
+FORMAT = 2
+FILE_NAME = "cron-expressions.marshal"
 # A planted or runaway file must not make the tick read without end; 10,000 distinct
 # expressions take about 1 MB.
 MAX_BYTES = 32 << 20
@@ -58,7 +65,8 @@ def croniter_identity() -> str | None:
         except OSError:
             return None
         parts.append(f"{info.st_size}:{info.st_mtime_ns}")
-    return f"{package}|{'|'.join(parts)}"
+    # marshal's format may change with Python's version: that rebuilds the file too.
+    return f"{sys.version}|{marshal.version}|{package}|{'|'.join(parts)}"
 
 
 @contextlib.contextmanager
@@ -90,12 +98,11 @@ def _load(storage: Path, identity: str,
     if data is None:
         return {}
     try:
-        document = json.loads(data)
-        if document.get("format") != FORMAT or document.get("croniter") != identity:
+        stored_format, stored_identity, expressions = marshal.loads(data)
+        if stored_format != FORMAT or stored_identity != identity:
             return {}
-        return {text: _expression(text, fields)
-                for text, fields in document["expressions"].items()}
-    except (ValueError, TypeError, KeyError, AttributeError):
+        return {text: _expression(text, fields) for text, fields in expressions.items()}
+    except (ValueError, TypeError, EOFError, AttributeError):
         return {}  # not a file this code wrote: compile afresh
 
 
@@ -122,46 +129,35 @@ def _read_own_file(folder: Folder) -> bytes | None:
         os.close(descriptor)
 
 
-# The fields of a CronExpression after its text, in order, as the file keeps them.
-_SETS = ("minutes", "hours", "days", "months", "weekdays")
-# Each field's allowed values (weekdays as matched: Sunday is 0 only).
-_ALLOWED = dict(zip(_SETS, (frozenset(range(low, high + 1)) for low, high in (
-    cron.FIELD_RANGES[0], cron.FIELD_RANGES[1], cron.FIELD_RANGES[2], cron.FIELD_RANGES[3],
-    (0, 6))), strict=True))
+# Each set field's allowed values (weekdays as matched: Sunday is 0 only), in the order
+# of a CronExpression's fields after its text.
+_MINUTES, _HOURS, _DAYS, _MONTHS = (frozenset(range(low, high + 1))
+                                    for low, high in cron.FIELD_RANGES[:4])
+_WEEKDAYS, _NTHS = frozenset(range(7)), frozenset(range(1, 6))
 
 
-def _expression(text: str, fields: dict[str, Any]) -> cron.CronExpression:
-    """A CronExpression from its stored fields; ValueError for any value out of range."""
-    sets: dict[str, frozenset[int]] = {}
-    for name in _SETS:
-        values = frozenset(fields[name])
-        if not values <= _ALLOWED[name]:  # anything but an int in range (or its equal)
-            raise ValueError(f"{name} out of range in {text!r}")
-        sets[name] = values
-    nth = tuple((int(weekday), frozenset(int(n) for n in nths))
-                for weekday, nths in fields["nth_weekdays"])
-    return cron.CronExpression(
-        text=text, minutes=sets["minutes"], hours=sets["hours"], days=sets["days"],
-        last_day=bool(fields["last_day"]), months=sets["months"],
-        weekdays=sets["weekdays"], nth_weekdays=nth,
-        days_either=bool(fields["days_either"]), fixed_time=bool(fields["fixed_time"]))
-
-
-def _fields(expression: cron.CronExpression) -> dict[str, Any]:
-    stored: dict[str, Any] = {name: sorted(getattr(expression, name)) for name in _SETS}
-    stored["nth_weekdays"] = [[weekday, sorted(nths)]
-                              for weekday, nths in expression.nth_weekdays]
-    stored.update(last_day=expression.last_day, days_either=expression.days_either,
-                  fixed_time=expression.fixed_time)
-    return stored
+def _expression(text: str, fields: tuple[Any, ...]) -> cron.CronExpression:
+    """A CronExpression from its stored fields; ValueError for anything else."""
+    (minutes, hours, days, last_day, months, weekdays, nth_weekdays, days_either,
+     fixed_time) = fields
+    for values, allowed in ((minutes, _MINUTES), (hours, _HOURS), (days, _DAYS),
+                            (months, _MONTHS), (weekdays, _WEEKDAYS)):
+        if type(values) is not frozenset or not values <= allowed:
+            raise ValueError(f"a field out of range in {text!r}")
+    if any(type(flag) is not bool for flag in (last_day, days_either, fixed_time)):
+        raise ValueError(f"a flag that is not a bool in {text!r}")
+    if type(nth_weekdays) is not tuple or not all(
+            type(pair) is tuple and len(pair) == 2 and pair[0] in _WEEKDAYS
+            and type(pair[1]) is frozenset and pair[1] <= _NTHS for pair in nth_weekdays):
+        raise ValueError(f"nth weekdays out of range in {text!r}")
+    return cron.CronExpression(text, minutes, hours, days, last_day, months, weekdays,
+                               nth_weekdays, days_either, fixed_time)
 
 
 def _save(storage: Path, identity: str, trust: Trust | None = None) -> None:
     expressions = {**cron.known_expressions, **cron.compiled_here}
-    document = {"format": FORMAT, "croniter": identity,
-                "expressions": {text: _fields(expression)
-                                for text, expression in expressions.items()}}
-    data = json.dumps(document, separators=(",", ":")).encode()
+    data = marshal.dumps((FORMAT, identity, {text: tuple(expression)[1:]
+                                             for text, expression in expressions.items()}))
     if len(data) > MAX_BYTES:
         return
     with contextlib.suppress(OSError, ValueError), \

@@ -6,7 +6,6 @@ mark is a file in the storage folder, so every process of the project sees it.
 
 from __future__ import annotations
 
-import json
 import time
 
 from scheduler import settings as settings_module
@@ -38,6 +37,8 @@ def maintenance_mode() -> bool:
 
 def go_down(settings: Settings, message: str = "") -> bool:
     """Enter maintenance mode; return False if it was already down."""
+    import json
+
     with _framework(settings, create=True) as folder:
         record = json.dumps({"time": int(time.time()), "message": message}).encode()
         return folder.create_exclusively(MARKER, record)

@@ -21,8 +21,6 @@ import time
 from collections.abc import Callable, Collection
 from datetime import datetime, tzinfo
 
-from scheduler import descriptors
-from scheduler.claims import HostClaims, RunClaim
 from scheduler.deadline import DeadlinePassed, within
 from scheduler.event import Event
 from scheduler.hooks import DEFAULT_HOOK_TIMEOUT, hook_timeout, hook_timeout_or_default
@@ -43,6 +41,7 @@ from scheduler.zones import UTC
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from scheduler.claims import HostClaims, RunClaim
     from scheduler.execution import RunOutcome
 
 LINE_WIDTH = 79
@@ -79,10 +78,19 @@ class Tick:
         self._mutexes: MutexBackend | None = None
         self._pause_reported = False
         self.hook_timeout = hook_timeout_or_default(settings)
-        self._claims = HostClaims(settings,
-                                  name_part(f"{namespace(settings)}-{settings.host}"))
+        self._host_claims: HostClaims | None = None
         self._claim_keys: dict[int, str] = {}
         self._claims_warned = False
+
+    @property
+    def _claims(self) -> HostClaims:
+        """This host's claims on runs, set up on first use (a dry run needs none)."""
+        if self._host_claims is None:
+            from scheduler.claims import HostClaims
+
+            self._host_claims = HostClaims(
+                self.settings, name_part(f"{namespace(self.settings)}-{self.settings.host}"))
+        return self._host_claims
 
     def mutexes(self) -> MutexBackend:
         """The mutex store, set up on first use (most ticks need none)."""
@@ -321,6 +329,7 @@ class Tick:
         tasks of this tick are doing; each run is a child of it, so a slow run never
         delays the next offset.
         """
+        from scheduler import descriptors
         from scheduler.process import fork_child
         from scheduler.subminute import SubMinuteLoop  # only ticks with such events
 

@@ -6,7 +6,6 @@ share it (`scheduler/groups.py`): `with schedule().daily().group() as nightly: .
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, tzinfo
 
@@ -82,10 +81,15 @@ class Schedule(SharesSettings):
             name, description = _artisan_command_of(name)
         if not isinstance(name, str) or not name.strip():
             raise InvalidSchedule(f"command({name!r}): expected an artisan command name")
-        # shlex only where quoting needs it: a plain line splits on spaces, faster.
+        # shlex only where quoting needs it: a plain line splits on spaces, faster (and
+        # without importing shlex).
         try:
-            words = (shlex.split(name) if "'" in name or '"' in name or "\\" in name
-                     else name.split())
+            if "'" in name or '"' in name or "\\" in name:
+                import shlex
+
+                words = shlex.split(name)
+            else:
+                words = name.split()
         except ValueError as error:  # an unbalanced quote
             raise InvalidSchedule(f"command({name!r}): {error}") from None
         arguments = (*words[1:], *_words(args)) if args else tuple(words[1:])
@@ -99,7 +103,11 @@ class Schedule(SharesSettings):
         if not isinstance(line, str) or not line.strip():
             raise InvalidSchedule(f"exec({line!r}): expected a shell command line")
         words = _words(args) if args else None
-        event = Event(ShellTask(f"{line} {shlex.join(words)}" if words else line))
+        if words:
+            import shlex
+
+            line = f"{line} {shlex.join(words)}"
+        event = Event(ShellTask(line))
         self.events.append(event)
         return event
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import select
 import sys
 import time
 
@@ -75,6 +74,8 @@ class _ForgivingFile(io.FileIO):
         try:
             written = super().write(data)
             while written is None and time.monotonic() < deadline:  # EAGAIN
+                import select  # only for a full non-blocking output
+
                 select.select([], [self.fileno()], [], deadline - time.monotonic())
                 written = super().write(data)
             if written is not None:

@@ -8,7 +8,6 @@ display name; how it is started in a child process is `process.py`'s business.
 from __future__ import annotations
 
 import functools
-import shlex
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, ModuleType
 
@@ -155,6 +154,8 @@ class CommandTask(NamedTuple):
 
     @property
     def identity(self) -> str:
+        import shlex  # not at the top: a tick that names no command task needs none
+
         return shlex.join(["artisan", self.name, *self.args])
 
     @property
@@ -163,6 +164,8 @@ class CommandTask(NamedTuple):
 
     @property
     def default_name(self) -> str:
+        import shlex
+
         return shlex.join([self.name, *self.args])
 
 

@@ -13,7 +13,6 @@ every line.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -103,6 +102,8 @@ class TickLog:
     def _formatted(self, message: str, fields: Mapping[str, object], level: int) -> str:
         if not self.json:
             return message
+        import json  # for SCHEDULER_LOG_FORMAT=json only
+
         return json.dumps({
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "level": LEVEL_NAMES.get(level, str(level)),

@@ -3,7 +3,7 @@ cache that is damaged, foreign or stale is never trusted."""
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import stat
 import subprocess
@@ -61,36 +61,43 @@ def test_a_tick_with_a_warm_cache_does_not_import_croniter(project: Project) -> 
     # A new expression is compiled by croniter and added; the old ones are kept.
     project.kernel(KERNEL + '    schedule().job(record, "new").cron("5 4 * * *")\n')
     assert imports_croniter(project, "2026-03-08T07:15:00Z")
-    stored = json.loads(path.read_text())["expressions"]
+    stored = marshal.loads(path.read_bytes())[2]
     assert {"*/15 * * * *", "0 2-2 * * *", "0 8 * * *", "5 4 * * *"} <= set(stored)
+
+
+HOURS = 1  # where a CronExpression's hours are among its stored fields (after its text)
 
 
 def plant(project: Project, how: str) -> None:
     """Damage the warm cache: the expression for 08:00 is rewritten to mean 07:00."""
     path = cache_file(project)
-    document = json.loads(path.read_text())
-    document["expressions"]["0 8 * * *"]["hours"] = [7]
+    stored_format, identity, expressions = marshal.loads(path.read_bytes())
+    fields = list(expressions["0 8 * * *"])
+    fields[HOURS] = frozenset({7})
     if how == "garbage":
-        path.write_bytes(b"\x00{not json")
+        path.write_bytes(b"\x00{not marshal")
         return
     if how == "out of range":
-        document["expressions"]["0 8 * * *"]["hours"] = [7, 99]
+        fields[HOURS] = frozenset({7, 99})
+    if how == "not a set":
+        fields[HOURS] = [7]
     if how == "other croniter":
-        document["croniter"] = "something else"
-    path.write_text(json.dumps(document))
+        identity = "something else"
+    expressions["0 8 * * *"] = tuple(fields)
+    path.write_bytes(marshal.dumps((stored_format, identity, expressions)))
     if how == "other owner":
         os.chown(path, 65534, 65534)
     if how == "group-writable":
         path.chmod(0o620)
     if how == "a symlink":
-        target = project.root / "elsewhere.json"
+        target = project.root / "elsewhere.marshal"
         path.rename(target)
         path.symlink_to(target)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
-@pytest.mark.parametrize("how", ["garbage", "out of range", "other croniter", "other owner",
-                                 "group-writable", "a symlink"])
+@pytest.mark.parametrize("how", ["garbage", "out of range", "not a set", "other croniter",
+                                 "other owner", "group-writable", "a symlink"])
 def test_a_cache_that_cannot_be_trusted_is_ignored(project: Project, how: str) -> None:
     project.kernel(KERNEL)
     project.artisan("schedule:run", "--dry-run", "--at", "2026-03-08T06:00:00Z")

@@ -17,7 +17,6 @@ sharing one store never block each other.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from abc import ABC, abstractmethod
@@ -57,10 +56,14 @@ class Holder(NamedTuple):
         return cls(os.urandom(16).hex(), os.getpid(), os.uname().nodename, datetime.now(UTC))
 
     def to_json(self) -> str:
+        import json
+
         return json.dumps({**self._asdict(), "started": self.started.isoformat()})
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Holder:
+        import json
+
         data = json.loads(text)
         return cls(str(data["token"]), int(data["pid"]), str(data["host"]),
                    datetime.fromisoformat(data["started"]))

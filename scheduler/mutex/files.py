@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import time
@@ -195,6 +194,8 @@ class FileMutexBackend(MutexBackend):
         return check_name(f"flag-{self.namespace}-{name}.json")
 
     def set_flag(self, name: str, value: str, expires: datetime | None = None) -> None:
+        import json
+
         record = {"value": value, "expires": expires.isoformat() if expires else None}
         try:
             with self._open() as folder:
@@ -210,6 +211,8 @@ class FileMutexBackend(MutexBackend):
             return None
         if data is None:
             return None
+        import json  # only when the flag is raised: most ticks find no file
+
         try:
             record = json.loads(data)
             expires = record.get("expires")
