@@ -209,7 +209,8 @@ def _transition_near(instant: datetime, zone: tzinfo) -> bool:
                for shift in (-DST_MARGIN, DST_MARGIN))
 
 
-_RANGE = re.compile(r"([0-9a-zA-Z]+)-([0-9a-zA-Z]+)")
+# Compiled on first use (`re` keeps it): only croniter's compilations need it.
+_RANGE = r"([0-9a-zA-Z]+)-([0-9a-zA-Z]+)"
 
 
 # `* * * * *`, every event's expression until a frequency is set: built here, not by
@@ -287,7 +288,7 @@ def _restricted(field: str) -> bool:
     return not field.startswith(("*", "?"))
 
 
-_SINGLE_RANGE = re.compile(r"^([0-9a-zA-Z]+)-([0-9a-zA-Z]+)(?:/\d+)?$")
+_SINGLE_RANGE = r"^([0-9a-zA-Z]+)-([0-9a-zA-Z]+)(?:/\d+)?$"
 
 
 def _single_value_ranges(position: int, field: str) -> str:
@@ -299,7 +300,7 @@ def _single_value_ranges(position: int, field: str) -> str:
     names = MONTH_NAMES if position == 3 else DAY_NAMES if position == 4 else {}
     parts = field.split(",")
     for index, part in enumerate(parts):
-        match = _SINGLE_RANGE.match(part)
+        match = re.match(_SINGLE_RANGE, part)
         if match is None:
             continue
         low, high = (_field_number(end, names) for end in match.groups())
@@ -333,7 +334,7 @@ def _reject_unsupported(position: int, field: str) -> None:
     if "w" in field.lower() and position == 2:
         raise CronError(f"{name} field {field!r}: 'W' (nearest weekday) is not supported")
     names = MONTH_NAMES if position == 3 else DAY_NAMES if position == 4 else {}
-    for low, high in _RANGE.findall(field):
+    for low, high in re.findall(_RANGE, field):
         first, last = (_field_number(part, names) for part in (low, high))
         if first is not None and last is not None and first > last:
             raise CronError(f"{name} field {field!r}: the range {low}-{high} is reversed "

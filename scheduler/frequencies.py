@@ -26,8 +26,9 @@ Day = int | str
 
 # The sub-minute repeat intervals Laravel offers; each divides a minute evenly.
 SECOND_DIVISORS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)
-_TIME = re.compile(r"^\s*(\d{1,2})(?::(\d{1,2})(?::(\d{1,2}))?)?\s*$")
-_CRON_DAYS = re.compile(r"^[0-7*](?:-[0-7])?(?:/\d+)?(?:,[0-7](?:-[0-7])?(?:/\d+)?)*$")
+# Patterns, compiled on first use (`re` keeps them): a kernel may need neither.
+_TIME = r"^\s*(\d{1,2})(?::(\d{1,2})(?::(\d{1,2}))?)?\s*$"
+_CRON_DAYS = r"^[0-7*](?:-[0-7])?(?:/\d+)?(?:,[0-7](?:-[0-7])?(?:/\d+)?)*$"
 # The text of the numbers a field can hold, so that common values need no str().
 _NUMBER_TEXT = tuple(str(number) for number in range(60))
 # How many distinct texts `_parsed_times` keeps; others are parsed each time.
@@ -47,7 +48,7 @@ def parse_time(text: str) -> time:
         parsed = _parsed_times.get(text)
         if parsed is not None:
             return parsed
-    match = _TIME.match(text) if isinstance(text, str) else None
+    match = re.match(_TIME, text) if isinstance(text, str) else None
     if match is None:
         raise ValueError("expected a time such as '9:00', '14:30' or '14:30:15'")
     hour, minute = int(match.group(1)), int(match.group(2) or 0)
@@ -344,7 +345,7 @@ class ManagesFrequencies:
             self._invalid(method, days, "expected at least one day of the week")
         parts = []
         for item in flat:
-            if isinstance(item, str) and _CRON_DAYS.match(item.strip()):
+            if isinstance(item, str) and re.match(_CRON_DAYS, item.strip()):
                 parts.append(item.strip())  # a cron fragment such as "1-5", validated later
                 continue
             try:

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import grp
 import os
-import pwd
 import re
 import stat
 from collections.abc import Iterator
@@ -71,6 +69,8 @@ class Trust:
         self.shared_group = shared_group or None
         self.shared_gid: int | None = None
         if self.shared_group is not None:
+            import grp  # here: most deployments share storage with no group
+
             try:
                 self.shared_gid = grp.getgrnam(self.shared_group).gr_gid
             except KeyError:
@@ -122,6 +122,9 @@ class Trust:
 
 def _group_members(gid: int) -> set[int]:
     """The users in group `gid`: those who list it, and those whose primary group it is."""
+    import grp
+    import pwd
+
     members = {entry.pw_uid for entry in pwd.getpwall() if entry.pw_gid == gid}
     with contextlib.suppress(KeyError):
         for name in grp.getgrgid(gid).gr_mem:
@@ -131,6 +134,8 @@ def _group_members(gid: int) -> set[int]:
 
 
 def _user_name(uid: int) -> str:
+    import pwd
+
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
@@ -138,6 +143,8 @@ def _user_name(uid: int) -> str:
 
 
 def _group_name(gid: int) -> str:
+    import grp
+
     try:
         return grp.getgrgid(gid).gr_name
     except KeyError:

@@ -6,9 +6,22 @@ from scheduler.clash import check_own_package
 # later with an error that does not name the cause.
 check_own_package()
 
-from scheduler.cli.registry import command  # noqa: E402
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from scheduler.cli.registry import command as command
 
 __all__ = ["command", "console_main", "main"]
+
+
+def __getattr__(name: str) -> object:
+    """`command`, the decorator of application commands, imported when first asked for:
+    artisan imports this package every minute, and a tick imports no command module
+    unless a command task is due."""
+    if name == "command":
+        from scheduler.cli.registry import command
+
+        return command
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(root: str | None = None) -> None:
