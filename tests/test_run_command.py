@@ -310,3 +310,39 @@ def test_a_missed_run_of_a_missing_command_is_skipped_not_run_late(project: Proj
     assert "Catching up nope:missing" not in after.stdout
     assert ran(project) == ["fine", "fine"]
     assert commands_imported(project) == 1
+
+
+GC_KERNEL = RECORDING_KERNEL + """
+import gc
+
+def report_gc():
+    record(f"enabled={gc.isenabled()} frozen={gc.get_freeze_count() > 0}")
+
+def during_definition():
+    record(f"defining-enabled={gc.isenabled()}")
+    return True
+
+def schedule_tasks():
+    during_definition()
+    schedule().job(report_gc).every_minute()
+"""
+
+
+def test_jobs_run_with_the_garbage_collector_on_and_the_kernel_frozen(
+        project: Project) -> None:
+    """The tick collects no garbage while it loads the kernel, then freezes what it
+    loaded and collects again: its jobs (forked) must never run without collection."""
+    project.kernel(GC_KERNEL)
+    # Two minutes: a run of one minute is made once (the second tick would skip it).
+    for argv in (["--at", INSTANT], ["--at=2026-03-08T07:01:00Z"]):
+        (project.storage / "ran.txt").unlink(missing_ok=True)
+        result = project.artisan("schedule:run", *argv)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert ran(project) == ["defining-enabled=False", "enabled=True", "frozen=True"]
+
+
+def test_other_commands_run_with_the_garbage_collector_on(project: Project) -> None:
+    project.kernel(GC_KERNEL)
+    result = project.artisan("schedule:list")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ran(project) == ["defining-enabled=True"]

@@ -8,6 +8,7 @@ everything else (`--help`, mistakes). See scheduler.cli.options for why.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Collection, Sequence
 
 from scheduler import clock
@@ -50,10 +51,13 @@ def run_tick(settings: Settings, known_commands: KnownCommands, *, at: str | Non
     try:
         schedule = load_schedule_within(settings, kernel_timeout(settings))
     except KernelError as error:
+        gc.enable()
         # Like every line of the tick, a broken kernel's message goes through the
         # scheduler logger and in SCHEDULER_LOG_FORMAT (on stderr, where cron mails it).
         TickLog(write_stderr, settings.get(FORMAT_VARIABLE))(str(error), level=ERROR)
         return 2
+    gc.freeze()  # what the kernel loaded lives as long as the tick (see entry.run)
+    gc.enable()
     return Tick(schedule, settings, moment, known_commands=known_commands).run(
         dry_run=dry_run)
 

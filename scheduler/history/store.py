@@ -24,7 +24,6 @@ alone, since closing it would close it for the parent too).
 
 from __future__ import annotations
 
-import json
 import os
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -122,6 +121,8 @@ class RunRecord(NamedTuple):
 
     @classmethod
     def from_row(cls, row: Sequence[Any], ran_on: str | None = None) -> RunRecord:
+        import json
+
         values = dict(zip(RUN_COLUMNS, row, strict=True))
         return cls(
             id=int(values["id"]), task=values["task"], expression=values["expression"],
@@ -504,6 +505,8 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _stored(value: Any) -> Any:
     """A Python value as the column holds it."""
+    import json
+
     if isinstance(value, datetime):
         return value.timestamp()
     if isinstance(value, bool):
