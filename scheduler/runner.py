@@ -84,12 +84,14 @@ class Tick:
 
     @property
     def _claims(self) -> HostClaims:
-        """This host's claims on runs, set up on first use (a dry run needs none)."""
+        """This host's claims on runs, set up when a run is first claimed: a tick that
+        runs nothing adds no claim, so it need not clear away the old ones either."""
         if self._host_claims is None:
             from scheduler.claims import HostClaims
 
             self._host_claims = HostClaims(
                 self.settings, name_part(f"{namespace(self.settings)}-{self.settings.host}"))
+            self._host_claims.forget_old(self.minute)
         return self._host_claims
 
     def mutexes(self) -> MutexBackend:
@@ -129,7 +131,6 @@ class Tick:
         runnable = {id(event) for event in self._without_unknown_commands(
             [event for event, _missed in late])}
         late = [(event, missed) for event, missed in late if id(event) in runnable]
-        self._claims.forget_old(self.minute)
         loop = self._start_sub_minute_loop(repeating) if repeating else None
         ran_any = loop is not None
         already = []

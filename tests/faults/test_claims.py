@@ -107,3 +107,23 @@ def test_ticks_killed_at_random_moments_lose_and_double_nothing(project: Project
         runs = ran(project)[before:]
         assert sorted(runs) == sorted(WORDS), (iteration, runs)  # none lost, none twice
     assert os.path.isdir(project.storage / "framework" / "ticks")
+
+
+def test_claims_of_minutes_older_than_a_day_are_cleared_by_the_next_tick_that_claims(
+        project: Project) -> None:
+    project.kernel(RECORDING_KERNEL + """
+def schedule_tasks():
+    schedule().job(record, "hourly").hourly()
+""")
+    folder = project.storage / "framework" / "ticks"
+    assert project.artisan("schedule:run", "--at", AT).returncode == 0
+    assert [name for name in os.listdir(folder) if name.startswith("20260308T0700")]
+    # A tick with nothing due claims nothing and leaves the claims as they are.
+    assert project.artisan("schedule:run", "--at", "2026-03-09T07:30:00Z").returncode == 0
+    assert [name for name in os.listdir(folder) if name.startswith("20260308T0700")]
+    # The next one that claims a run clears what is older than a day.
+    assert project.artisan("schedule:run", "--at", "2026-03-09T08:00:00Z").returncode == 0
+    names = os.listdir(folder)
+    assert not [name for name in names if name.startswith("20260308T0700")], names
+    assert [name for name in names if name.startswith("20260309T0800")], names
+    assert ran(project) == ["hourly", "hourly"]
