@@ -102,8 +102,10 @@ def _load(storage: Path, identity: str,
         if stored_format != FORMAT or stored_identity != identity:
             return {}
         return {text: _expression(text, fields) for text, fields in expressions.items()}
-    except (ValueError, TypeError, EOFError, AttributeError):
-        return {}  # not a file this code wrote: compile afresh
+    except (ValueError, TypeError, EOFError, AttributeError, MemoryError):
+        # Not a file this code wrote (MemoryError: a damaged size, which marshal
+        # allocates before it finds the data too short): compile afresh.
+        return {}
 
 
 def _read_own_file(folder: Folder) -> bytes | None:

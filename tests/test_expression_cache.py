@@ -145,3 +145,30 @@ def test_a_storage_shared_with_a_group_on_purpose_keeps_its_cache(project: Proje
                              env=shared)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "croniter" not in second.stderr
+
+
+# A list that says it holds 2**31 - 1 items: marshal asks for 16 GB before it finds the
+# file ends. Where the memory is limited (a small server without overcommit, a ulimit)
+# that is a MemoryError, which must not stop the tick any more than other damage does.
+HUGE_LIST = b"[" + (2**31 - 1).to_bytes(4, "little")
+
+
+def _limited_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+def test_a_cache_that_asks_for_more_memory_than_there_is_is_ignored(
+        project: Project) -> None:
+    project.kernel(KERNEL)
+    project.artisan("schedule:run", "--dry-run", "--at", "2026-03-08T06:00:00Z")
+    path = cache_file(project)
+    path.write_bytes(HUGE_LIST)
+    tick = subprocess.run(
+        [sys.executable, str(project.root / "artisan"), "schedule:run",
+         "--at", "2026-03-08T07:00:00Z"],
+        capture_output=True, text=True, timeout=60, cwd=project.root, env=project.env,
+        stdin=subprocess.DEVNULL, preexec_fn=_limited_memory)
+    assert tick.returncode == 0, tick.stdout + tick.stderr
+    assert ran(project) == ["quarter"]
