@@ -346,3 +346,54 @@ def test_other_commands_run_with_the_garbage_collector_on(project: Project) -> N
     result = project.artisan("schedule:list")
     assert result.returncode == 0, result.stdout + result.stderr
     assert ran(project) == ["defining-enabled=True"]
+
+
+WAITING_JOB = RECORDING_KERNEL + """
+def wait_for_release():
+    record("started")
+    release = current().storage / "release"
+    for _ in range(600):
+        if release.exists():
+            return
+        time.sleep(0.05)
+
+def schedule_tasks():
+    schedule().job(wait_for_release).every_minute().name("waiting")
+"""
+
+
+def interrupted_tick(project: Project, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Start a tick with `argv`, press Ctrl-C (SIGINT to the tick alone) while its job
+    runs, and return how it ended."""
+    import signal
+
+    from tests.kernels import wait_for
+
+    (project.storage / "ran.txt").unlink(missing_ok=True)
+    (project.storage / "release").unlink(missing_ok=True)
+    tick = subprocess.Popen(
+        [sys.executable, str(project.root / "artisan"), "schedule:run", *argv],
+        cwd=project.root, env=project.env, stdin=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        wait_for(lambda: ran(project) == ["started"])
+        tick.send_signal(signal.SIGINT)
+        stdout, stderr = tick.communicate(timeout=60)
+    finally:
+        (project.storage / "release").touch()
+        if tick.poll() is None:
+            tick.kill()
+            tick.wait()
+    return subprocess.CompletedProcess(tick.args, tick.returncode, stdout, stderr)
+
+
+def test_ctrl_c_ends_a_tick_as_typer_would(project: Project) -> None:
+    """Pressing Ctrl-C on a tick started by hand: the tick read without typer ends as
+    the one typer reads (a repeated option goes to typer), with 130 and no traceback."""
+    project.kernel(WAITING_JOB)
+    by_typer = interrupted_tick(project, ["--at", "2026-03-08T06:00:00Z", "--at", INSTANT])
+    without_typer = interrupted_tick(project, ["--at", "2026-03-08T07:01:00Z"])
+    assert by_typer.returncode == 130, by_typer.stderr
+    assert without_typer.returncode == by_typer.returncode, without_typer.stderr
+    assert without_typer.stderr == by_typer.stderr

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 COMMAND = "schedule:run"
 HELP = "Run the tasks that are due now (the system crontab calls this every minute)."
+# The exit code typer gives a command that Ctrl-C (SIGINT) stopped.
+INTERRUPTED = 130
 
 
 def _check_instant(text: str) -> object:
@@ -74,7 +76,10 @@ def run_without_typer(settings: Settings, arguments: Sequence[str]) -> int | Non
 
         return build_app(settings.commands_package)[1]
 
-    return run_tick(settings, known_commands, **values)  # type: ignore[arg-type]
+    try:
+        return run_tick(settings, known_commands, **values)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        return INTERRUPTED  # as typer ends a command that Ctrl-C stopped: no traceback
 
 
 def _schedule_run(context: typer.Context, at: str | None, dry_run: bool) -> None:
