@@ -102,9 +102,10 @@ def _load(storage: Path, identity: str,
         if stored_format != FORMAT or stored_identity != identity:
             return {}
         return {text: _expression(text, fields) for text, fields in expressions.items()}
-    except (ValueError, TypeError, EOFError, AttributeError, MemoryError):
-        # Not a file this code wrote (MemoryError: a damaged size, which marshal
-        # allocates before it finds the data too short): compile afresh.
+    except Exception:  # whatever marshal makes of a foreign file
+        # Not a file this code wrote: compile afresh. Besides ValueError and EOFError,
+        # marshal raises MemoryError for a damaged size (it allocates before it finds
+        # the data too short) and SystemError for another Python's code objects.
         return {}
 
 

@@ -172,3 +172,24 @@ def test_a_cache_that_asks_for_more_memory_than_there_is_is_ignored(
         stdin=subprocess.DEVNULL, preexec_fn=_limited_memory)
     assert tick.returncode == 0, tick.stdout + tick.stderr
     assert ran(project) == ["quarter"]
+
+
+# `def f(a): return [x for x in a]`'s code object as Python 3.6 marshals it: Python 3.11
+# to 3.13's marshal raises SystemError reading it (their code objects have other fields).
+# Another Python's file, or damage that happens to read as a code object, must be
+# ignored like any other damage.
+PYTHON_36_CODE = bytes.fromhex(
+    "e30100000000000000010000000200000043000000730e0000006401640284007c0044008301530029"
+    "034e630100000000000000020000000300000053000000731000000067007c005d087d017c01910271"
+    "045300a90072010000002902da022e30da017872010000007201000000da083c737472696e673efa0a"
+    "3c6c697374636f6d703e04000000730200000006007a15662e3c6c6f63616c733e2e3c6c697374636f"
+    "6d703e72010000002901da0161720100000072010000007204000000da01660300000073020000000001")
+
+
+def test_a_cache_that_marshal_cannot_make_sense_of_is_ignored(project: Project) -> None:
+    project.kernel(KERNEL)
+    project.artisan("schedule:run", "--dry-run", "--at", "2026-03-08T06:00:00Z")
+    cache_file(project).write_bytes(PYTHON_36_CODE)
+    tick = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert tick.returncode == 0, tick.stdout + tick.stderr
+    assert ran(project) == ["quarter"]
