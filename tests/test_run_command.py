@@ -397,3 +397,35 @@ def test_ctrl_c_ends_a_tick_as_typer_would(project: Project) -> None:
     assert by_typer.returncode == 130, by_typer.stderr
     assert without_typer.returncode == by_typer.returncode, without_typer.stderr
     assert without_typer.stderr == by_typer.stderr
+
+
+KERNEL_WITH_ITS_OWN_COMMAND = RECORDING_KERNEL + """
+from scheduler.cli import command
+
+@command("report:send")
+def send():
+    record("sent")
+
+def schedule_tasks():
+    schedule().command("report:send").every_minute()
+    schedule().job(record, "fine").every_minute()
+"""
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]], ids=["run", "dry-run"])
+def test_a_command_the_kernel_defines_is_unknown_with_or_without_typer(
+        project: Project, dry_run: list[str]) -> None:
+    """`artisan report:send`, which the command task runs, loads no kernel: a command
+    registered outside the commands package does not exist for it. Both readings of the
+    command line say so before running anything (a repeated option goes to typer)."""
+    project.kernel(KERNEL_WITH_ITS_OWN_COMMAND)
+    by_typer = project.artisan("schedule:run", "--at", "2026-03-08T06:00:00Z",
+                               "--at", INSTANT, *dry_run)
+    without_typer = project.artisan("schedule:run", "--at", "2026-03-08T07:01:00Z",
+                                    *dry_run)
+    missing = "Skipping report:send: there is no artisan command named 'report:send'"
+    for tick in (by_typer, without_typer):
+        assert tick.returncode == 1, tick.stdout + tick.stderr
+        assert missing in tick.stdout
+        assert "No such command" not in tick.stdout + tick.stderr
+    assert "sent" not in ran(project)
