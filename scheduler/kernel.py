@@ -16,6 +16,7 @@ from scheduler.deadline import DeadlinePassed, seconds_setting, within
 from scheduler.expression_cache import cached_expressions
 from scheduler.schedule import Schedule, reset_schedule
 from scheduler.settings import Settings
+from scheduler.ticklog import scheduler_logger
 
 
 class KernelError(Exception):
@@ -38,6 +39,10 @@ def load_schedule(settings: Settings) -> Schedule:
             f"The kernel module {settings.kernel!r} could not be imported "
             f"(SCHEDULER_KERNEL; looked in {root} and PYTHONPATH). Fix the error below "
             f"and run the command again.\n\n{_user_traceback(error)}") from None
+    # An application that imported logging may log through the `scheduler` logger
+    # itself: it gets its NullHandler now (not at the tick's first line), so that those
+    # records never reach logging's last-resort handler on stderr.
+    scheduler_logger()
     define = getattr(module, "schedule_tasks", None)
     if not callable(define):
         raise KernelError(f"The kernel module {settings.kernel!r} ({module.__file__}) has no "

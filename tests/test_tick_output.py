@@ -316,3 +316,31 @@ def test_a_json_dry_run_prints_one_object_per_line_and_logs_each(project: Projec
         == [(line, name, "INFO")
             for name, line in zip(("one", "two", "three"), WOULD_RUN, strict=True)]
     assert ran(project) == []
+
+
+APPLICATION_LOGS_THROUGH_OURS = RECORDING_KERNEL + """
+import logging
+
+log = logging.getLogger("scheduler")
+
+def job():
+    log.warning("said in the job")
+    record("job")
+
+def schedule_tasks():
+    log.warning("said while defining")
+    schedule().job(job).every_minute().before(lambda: log.warning("said in a hook"))
+"""
+
+
+def test_the_applications_own_records_on_the_scheduler_logger_stay_off_stderr(
+        project: Project) -> None:
+    """An application that logs through the `scheduler` logger without configuring
+    logging hears nothing, as from any library's logger: logging's last-resort handler
+    must not print those records on stderr (cron mails it) nor in the job's output."""
+    project.kernel(APPLICATION_LOGS_THROUGH_OURS)
+    result = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ran(project) == ["job"]
+    assert "said" not in result.stderr
+    assert "said" not in result.stdout
