@@ -50,7 +50,8 @@ def cache_folder(storage: Path) -> Path:
 
 
 def croniter_identity() -> str | None:
-    """The size and mtime of croniter's modules, found without importing them."""
+    """The size and mtime of croniter's modules, found without importing them, and of
+    scheduler/cron.py."""
     try:
         spec = find_spec("croniter")
     except (ImportError, ValueError):
@@ -59,9 +60,11 @@ def croniter_identity() -> str | None:
         return None
     package = Path(spec.origin).parent
     parts = []
-    for module in ("__init__.py", "croniter.py"):
+    # croniter's modules, and the scheduler's own that turns its answers into field
+    # sets: an upgrade of either rebuilds the cache.
+    for module in (package / "__init__.py", package / "croniter.py", Path(cron.__file__)):
         try:
-            info = os.stat(package / module)
+            info = os.stat(module)
         except OSError:
             return None
         parts.append(f"{info.st_size}:{info.st_mtime_ns}")

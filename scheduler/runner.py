@@ -293,8 +293,12 @@ class Tick:
         if self._claims_warned:
             return
         self._claims_warned = True
+        from scheduler.claims import FOLDER
+
         reason = getattr(error, "strerror", None) or str(error)
-        self.echo(f"Warning: cannot record which tasks started in {self._claims.path} "
+        # The folder, not `self._claims`: setting those up may be what failed.
+        where = self.settings.storage.joinpath(*FOLDER)
+        self.echo(f"Warning: cannot record which tasks started in {where} "
                   f"({reason}); running them without the guard against a second tick "
                   f"of this minute.")
 

@@ -159,9 +159,11 @@ def is_safe_name(name: str) -> bool:
 def name_part(text: str) -> str:
     """`text` (a host name, say) made fit to be part of a file name: every character
     outside letters, digits and `_.:@+-` written as `=XX` (its UTF-8 bytes in hex), so
-    that different texts stay different and none can leave its folder."""
+    that different texts stay different and none can leave its folder. A byte of the
+    environment that is not UTF-8 (Python reads it as a lone surrogate) is that byte."""
     part = "".join(char if char.isascii() and (char.isalnum() or char in "_.:@+-")
-                   else "".join(f"={byte:02X}" for byte in char.encode())
+                   else "".join(f"={byte:02X}" for byte in char.encode("utf-8",
+                                                                       "surrogateescape"))
                    for char in text)
     # A file name starts with a letter or a digit here, never a dot: "_" goes first when
     # needed (names that start with a letter or digit never start with "_", so two

@@ -193,3 +193,11 @@ def test_a_cache_that_marshal_cannot_make_sense_of_is_ignored(project: Project) 
     tick = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
     assert tick.returncode == 0, tick.stdout + tick.stderr
     assert ran(project) == ["quarter"]
+
+
+def test_the_cache_is_keyed_by_the_scheduler_s_own_compiler_too() -> None:
+    # An upgrade that changes how croniter's answers become field sets rebuilds it.
+    info = os.stat(cron.__file__)
+    identity = expression_cache.croniter_identity()
+    assert identity is not None
+    assert identity.endswith(f"|{info.st_size}:{info.st_mtime_ns}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import Project
@@ -381,6 +383,29 @@ def schedule_tasks():
     assert "A tick already ran for 2026-03-08 07:00:00 on this host (web/1 ü)" in retry.stdout
     assert ran(project) == ["once"]
     assert not (project.root.parent / "shop").exists()
+
+
+def test_a_host_name_that_is_not_utf8_keeps_each_run_once(project: Project) -> None:
+    # SCHEDULER_HOST=$'web\xff': Python reads the byte as a lone surrogate, which the
+    # record's file name writes as the byte it is.
+    project.kernel(KERNEL_HEADER + """
+def schedule_tasks():
+    schedule().job(record, "once").without_overlapping()
+""")
+    env = {**project.env, "SCHEDULER_HOST": "web\udcff", "SCHEDULER_HISTORY": "off"}
+
+    def tick() -> subprocess.CompletedProcess[str]:  # its lines name the host, byte and all
+        return subprocess.run([sys.executable, str(project.root / "artisan"), "schedule:run",
+                               "--at", "2026-03-08T07:00:00Z"], capture_output=True,
+                              text=True, errors="replace", env=env, timeout=60,
+                              stdin=subprocess.DEVNULL)
+
+    first, retry = tick(), tick()
+    assert first.returncode == retry.returncode == 0, first.stderr + retry.stderr
+    assert "Traceback" not in first.stderr + retry.stderr
+    assert "A tick already ran for 2026-03-08 07:00:00 on this host" in retry.stdout
+    assert ran(project) == ["once"]
+    assert (project.storage / "framework" / "catch-up" / "production-web=FF.last-minute").exists()
 
 
 def test_sys_exit_in_a_hook_a_condition_or_a_listener_stops_no_other_task(

@@ -58,8 +58,9 @@ def run_tick(settings: Settings, known_commands: KnownCommands, *, at: str | Non
         # scheduler logger and in SCHEDULER_LOG_FORMAT (on stderr, where cron mails it).
         TickLog(write_stderr, settings.get(FORMAT_VARIABLE))(str(error), level=ERROR)
         return 2
-    gc.freeze()  # what the kernel loaded lives as long as the tick (see entry.run)
-    gc.enable()
+    if not gc.isenabled():  # artisan's own process (see entry.run), not a caller's
+        gc.freeze()  # what the kernel loaded lives as long as the tick
+        gc.enable()
     return Tick(schedule, settings, moment, known_commands=known_commands).run(
         dry_run=dry_run)
 
