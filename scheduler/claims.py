@@ -25,6 +25,7 @@ loop's retry starts a new loop, whose runs are claimed per instant).
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from datetime import datetime, timedelta
 
@@ -50,8 +51,6 @@ class RunClaim:
     def mark_started(self) -> None:
         """Record that the run starts now, then let go of the claim. Raises OSError when
         the record cannot be written (full disk, read-only storage)."""
-        import json
-
         record = {"pid": os.getpid(), "started": datetime.now(UTC).isoformat()}
         try:
             with self._claims.folder(self._minute) as folder:

@@ -14,7 +14,7 @@ filter may name `event`; a listener of task events names what it wants of its ow
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import CoroutineType, GeneratorType
 
 from scheduler.deadline import seconds_setting
@@ -175,5 +175,11 @@ def call_hook(hook: Callable[..., Any], available: Mapping[str, Any],
               allowed: tuple[str, ...] = HOOK_PARAMETERS) -> Any:
     """Call `hook` with the parameters it names, taken from `available`; return what it
     returns (an `async def` hook's result once it has run to completion)."""
-    names = accepted_parameters(hook, allowed)
+    return call_with_parameters(hook, accepted_parameters(hook, allowed), available)
+
+
+def call_with_parameters(hook: Callable[..., Any], names: Iterable[str],
+                         available: Mapping[str, Any]) -> Any:
+    """Call `hook` with the parameters `names`, taken from `available` (None for those
+    it lacks), as `call_in_supervisor` does."""
     return call_in_supervisor(hook, **{name: available.get(name) for name in names})

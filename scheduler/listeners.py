@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from scheduler.deadline import DeadlinePassed, within
-from scheduler.hooks import accepted_parameters, call_in_supervisor, hook_timeout_or_default
+from scheduler.hooks import accepted_parameters, call_with_parameters, hook_timeout_or_default
 from scheduler.settings import current
 from scheduler.typing_names import TYPE_CHECKING
 
@@ -49,7 +49,6 @@ LISTENER_PARAMETERS = ("event", "outcome", "output", "exit_code", "duration", "r
                        "job_id", "task_event")
 # The `reason` codes of skipped runs, as `RunOutcome.skip_code` holds them.
 SKIP_REASONS = ("overlap", "other_server", "filter", "maintenance", "paused")
-
 
 
 class Listeners:
@@ -89,8 +88,7 @@ class Listeners:
         for listener, parameters in listeners:
             try:
                 with within(limit, f"the {name!r} listener {_name_of(listener)}"):
-                    call_in_supervisor(listener, **{parameter: values.get(parameter)
-                                                    for parameter in parameters})
+                    call_with_parameters(listener, parameters, values)
             except DeadlinePassed as error:
                 problems.append(f"{error} (SCHEDULER_HOOK_TIMEOUT) and was given up on")
             except Exception:

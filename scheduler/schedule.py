@@ -21,8 +21,8 @@ from scheduler.zones import UTC, zone_named
 
 if TYPE_CHECKING:
     from typing import Any, TypeVar
-    L = TypeVar("L", bound=Callable[..., Any])
 
+    L = TypeVar("L", bound=Callable[..., Any])
 
 
 def floor_minute(moment: datetime) -> datetime:
@@ -63,9 +63,7 @@ class Schedule(SharesSettings):
             raise InvalidSchedule(f"job({function!r}): expected a callable")
         # The tuple JobTask(function, args, kwargs) builds, made without the Python-level
         # __new__ a NamedTuple generates (a good share of the cost of defining a job).
-        event = Event(tuple.__new__(JobTask, (function, args, kwargs)))
-        self.events.append(event)
-        return event
+        return self._add(Event(tuple.__new__(JobTask, (function, args, kwargs))))
 
     def command(self, name: str | Callable[..., Any], *args: Any) -> Event:
         """Run the artisan command `name` with `args` (a list, never through a shell).
@@ -93,8 +91,7 @@ class Schedule(SharesSettings):
         except ValueError as error:  # an unbalanced quote
             raise InvalidSchedule(f"command({name!r}): {error}") from None
         arguments = (*words[1:], *_words(args)) if args else tuple(words[1:])
-        event = Event(CommandTask(words[0], arguments))
-        self.events.append(event)
+        event = self._add(Event(CommandTask(words[0], arguments)))
         return event.name(description) if description else event
 
     def exec(self, line: str, *args: Any) -> Event:
@@ -107,9 +104,7 @@ class Schedule(SharesSettings):
             import shlex
 
             line = f"{line} {shlex.join(words)}"
-        event = Event(ShellTask(line))
-        self.events.append(event)
-        return event
+        return self._add(Event(ShellTask(line)))
 
     def dispatch(self, task: Any, *args: Any, queue: Any = None, **kwargs: Any) -> Event:
         """Send `task(*args, **kwargs)` to a queue at each due instant, for its workers to
@@ -135,9 +130,7 @@ class Schedule(SharesSettings):
         if isinstance(queue, str) and not queue.strip():
             raise InvalidSchedule(f"dispatch({DispatchTask(task).target_name!r}, queue=''): "
                                   f"a queue name cannot be empty (None: the default queue)")
-        event = Event(DispatchTask(task, args, kwargs, queue))
-        self.events.append(event)
-        return event
+        return self._add(Event(DispatchTask(task, args, kwargs, queue)))
 
     # -- task events ------------------------------------------------------------------------
     @overload
@@ -164,6 +157,10 @@ class Schedule(SharesSettings):
             return self.listen(name, function)
 
         return subscribe
+
+    def _add(self, event: Event) -> Event:
+        self.events.append(event)
+        return event
 
     # -- asking what is due -----------------------------------------------------------------
     def due_events(self, at: datetime, *, environment: str | None = None,
@@ -268,9 +265,11 @@ def _artisan_command_of(function: Callable[..., Any]) -> tuple[str, str | None]:
 def _check_runnable(name: str, function: Callable[..., Any]) -> None:
     """A command task runs `artisan NAME` in a new process, which knows the commands of
     the commands package only: one defined anywhere else could never run."""
+    from scheduler.cli.registry import defined_in_package
+
     package = settings.current().commands_package
-    module = getattr(function, "__module__", "") or ""
-    if module != package and not module.startswith(package + "."):
+    if not defined_in_package(function, package):
+        module = getattr(function, "__module__", "") or ""
         raise InvalidSchedule(
             f"command({name!r}): the command is defined in {module!r}, outside the commands "
             f"package {package!r} (SCHEDULER_COMMANDS), so artisan cannot run it; move it "

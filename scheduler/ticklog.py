@@ -14,7 +14,7 @@ every line.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from scheduler.streams import write_line
@@ -52,6 +52,7 @@ def scheduler_logger() -> logging.Logger | None:
         _logger.addHandler(logging.NullHandler())
     return _logger
 
+
 Write = Callable[[str], None]
 
 
@@ -79,27 +80,26 @@ class TickLog:
 
     def __call__(self, message: str, *, task: str | None = None, status: str | None = None,
                  duration: float | None = None, level: int = INFO) -> None:
-        fields = {"task": task, "status": status, "duration": duration}
-        logger = scheduler_logger()
-        if logger is not None:
-            logger.log(level, message, extra=fields)
-        if not self.quiet:
-            self.write(self._formatted(message, fields, level))
+        text = self._record(message, level, task=task, status=status, duration=duration)
+        if text is not None:
+            self.write(text)
 
     def lines(self, messages: Sequence[tuple[str, str | None]]) -> None:
         """Say several lines at once, each `(message, task)`, at INFO: one write for
         them all (a dry run of thousands of events lists thousands of lines)."""
-        logger = scheduler_logger()
-        texts = []
-        for message, task in messages:
-            fields = {"task": task, "status": None, "duration": None}
-            if logger is not None:
-                logger.log(INFO, message, extra=fields)
-            texts.append(self._formatted(message, fields, INFO))
+        texts = [self._record(message, INFO, task=task) for message, task in messages]
         if texts and not self.quiet:
-            self.write("\n".join(texts))
+            self.write("\n".join(text for text in texts if text is not None))
 
-    def _formatted(self, message: str, fields: Mapping[str, object], level: int) -> str:
+    def _record(self, message: str, level: int, *, task: str | None = None,
+                status: str | None = None, duration: float | None = None) -> str | None:
+        """Give the line to the logger; return it as stdout shows it (None: `off`)."""
+        fields = {"task": task, "status": status, "duration": duration}
+        logger = scheduler_logger()
+        if logger is not None:
+            logger.log(level, message, extra=fields)
+        if self.quiet:
+            return None
         if not self.json:
             return message
         import json  # for SCHEDULER_LOG_FORMAT=json only

@@ -69,9 +69,10 @@ def list_commands(context: typer.Context) -> None:
         typer.echo(f"  {name.ljust(width)}  {summaries[name]}")
 
 
-def run_with_typer(names_only: str) -> None:
-    """Run the command named on the command line through typer (settings are loaded)."""
+def run_with_typer(command_name: str) -> None:
+    """Run `command_name`, named on the command line, through typer (the settings are
+    loaded)."""
     from scheduler.settings import current
 
-    app, names = build_app(current().commands_package, only=names_only)
+    app, names = build_app(current().commands_package, only=command_name)
     app(prog_name="artisan", obj=names)

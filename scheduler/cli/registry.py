@@ -48,6 +48,14 @@ def command(name: str, *, help: str | None = None) -> Callable[[F], F]:
     return register
 
 
+def defined_in_package(function: Callable[..., Any], package: str) -> bool:
+    """Whether `function` is defined in the commands package `package` (or below it):
+    a command task runs `artisan NAME` in a new process, which knows only the commands
+    of that package."""
+    module = getattr(function, "__module__", "") or ""
+    return module == package or module.startswith(package + ".")
+
+
 def registered() -> dict[str, AppCommand]:
     """The application commands registered so far, by name."""
     return dict(_commands)

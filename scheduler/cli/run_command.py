@@ -74,28 +74,22 @@ def run_without_typer(settings: Settings, arguments: Sequence[str]) -> int | Non
 
     def known_commands() -> list[str]:
         from scheduler.cli.app import build_app
-        from scheduler.cli.registry import registered
+        from scheduler.cli.registry import defined_in_package, registered
 
         # Asked after the kernel loaded (typer's reading asks before): a command the
         # kernel registered outside the commands package is one that the `artisan`
         # process a command task starts, which loads no kernel, does not know.
         before = registered()
         names = build_app(settings.commands_package)[1]
-        package = settings.commands_package
         foreign = {name for name, command in registered().items()
                    if before.get(name) is command
-                   and not _in_package(getattr(command.function, "__module__", ""), package)}
+                   and not defined_in_package(command.function, settings.commands_package)}
         return [name for name in names if name not in foreign]
 
     try:
         return run_tick(settings, known_commands, **values)  # type: ignore[arg-type]
     except KeyboardInterrupt:
         return INTERRUPTED  # as typer ends a command that Ctrl-C stopped: no traceback
-
-
-def _in_package(module: str | None, package: str) -> bool:
-    module = module or ""
-    return module == package or module.startswith(package + ".")
 
 
 def _schedule_run(context: typer.Context, at: str | None, dry_run: bool) -> None:

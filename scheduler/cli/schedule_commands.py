@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from scheduler.history.store import RunRecord
     from scheduler.listing import EventSummary
 
-if TYPE_CHECKING:
     AtOption = str | None
 else:  # declared once, in scheduler.cli.run_command, for typer and the tick alike
     AtOption = AT.typer_annotation()
