@@ -37,7 +37,8 @@ DEFAULT_CATCH_UP = timedelta(hours=3)
 # The flag, in the shared mutex store, that holds the last minute any server processed.
 SHARED_LAST_MINUTE = "last-minute"
 
-_DURATION = re.compile(r"^(?:(?P<hours>\d+)h)?(?:(?P<minutes>\d+)m?)?$")
+# Compiled on first use (`re` keeps it): only a tick with SCHEDULER_CATCH_UP set needs it.
+_DURATION = r"^(?:(?P<hours>\d+)h)?(?:(?P<minutes>\d+)m?)?$"
 
 
 def catch_up_window(settings: Settings) -> timedelta:
@@ -46,7 +47,7 @@ def catch_up_window(settings: Settings) -> timedelta:
     raw = settings.get("SCHEDULER_CATCH_UP").strip().lower()
     if not raw:
         return DEFAULT_CATCH_UP
-    match = _DURATION.match(raw)
+    match = re.match(_DURATION, raw)
     if match is None or not any(match.groupdict().values()):
         raise ValueError(f"SCHEDULER_CATCH_UP {raw!r} is not a duration such as 90m, 3h or "
                          f"1h30m (0 turns catching up off)")

@@ -43,6 +43,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from scheduler.claims import HostClaims, RunClaim
     from scheduler.execution import RunOutcome
+    from scheduler.history.tick import TickHistory
 
 LINE_WIDTH = 79
 NOTHING_DUE = "No scheduled tasks are ready to run."
@@ -81,6 +82,7 @@ class Tick:
         self._host_claims: HostClaims | None = None
         self._claim_keys: dict[int, str] = {}
         self._claims_warned = False
+        self._history: TickHistory | None = None
 
     @property
     def _claims(self) -> HostClaims:
@@ -108,7 +110,9 @@ class Tick:
             self.echo(refusal)
             return 2
         if not dry_run:
-            self._record_history()
+            from scheduler.history.tick import TickHistory  # not for dry runs
+
+            self._history = TickHistory.begin(self.schedule, self.settings, self.minute)
         try:
             hook_timeout(self.settings)
         except ValueError as error:
@@ -116,6 +120,8 @@ class Tick:
         due = self._without_unknown_commands([
             event for event, _wall in self.schedule.due_with_wall_times(
                 self.minute, self.settings.app_env, in_maintenance=False)])
+        if due:
+            self._record_runs()
         if is_down(self.settings):
             due = self._hold_back(due, lambda event: event.runs_in_maintenance, "maintenance",
                                   "the application is in maintenance mode")
@@ -131,6 +137,8 @@ class Tick:
         runnable = {id(event) for event in self._without_unknown_commands(
             [event for event, _missed in late])}
         late = [(event, missed) for event, missed in late if id(event) in runnable]
+        if late:
+            self._record_runs()
         loop = self._start_sub_minute_loop(repeating) if repeating else None
         ran_any = loop is not None
         already = []
@@ -160,11 +168,11 @@ class Tick:
                 self.echo(NOTHING_DUE)
         return 1 if self.failed else 0
 
-    def _record_history(self) -> None:
-        """Subscribe the run history to this tick's task events and record the tick."""
-        from scheduler.history.recorder import start_recording  # not for dry runs
+    def _record_runs(self) -> None:
+        """Have the run history record this tick's runs and skips (before the first)."""
+        if self._history is not None and not self.dry_run:
+            self._history.record_runs()
 
-        start_recording(self.schedule, self.settings, self.minute)
     def _without_unknown_commands(self, events: list[Event]) -> list[Event]:
         """`events` without the command tasks whose artisan command does not exist;
         each of those is said once and fails the tick. The commands are looked up only

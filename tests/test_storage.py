@@ -122,7 +122,8 @@ def test_clean_up_never_follows_a_link(tmp_path: Path, decoy: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", "x/../../etc", "a/b", ".hidden", "a\0b",
-                                  "x" * 300])
+                                  "x" * 201, "x" * 300, "-rf", "caf\u00e9", "\u0130x",
+                                  "a\nb", "a b", "x" * 199 + "/"])
 def test_names_that_could_escape_their_folder_are_refused(name: str) -> None:
     assert not is_safe_name(name)
     with pytest.raises(ValueError, match="not a safe file name"):
@@ -132,5 +133,6 @@ def test_names_that_could_escape_their_folder_are_refused(name: str) -> None:
 def test_names_the_scheduler_makes_are_accepted() -> None:
     for name in ("production-3f2a.0123456789abcdef0123456789abcdef.lock",
                  "flag-production-paused.json", "20260308T0700",
-                 "production-web-1.example.com-tick:20260308T070000"):
+                 "production-web-1.example.com-tick:20260308T070000", "x" * 200,
+                 "_underscored", "0=E2=9C=93+tag@host:1"):
         assert check_name(name) == name

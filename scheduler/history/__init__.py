@@ -9,10 +9,12 @@ Configured by four settings:
 * `SCHEDULER_HISTORY_OUTPUT_KB`: how much of the end of a run's output is kept (64);
 * `SCHEDULER_HISTORY_DAYS`: how long runs and ticks are kept (30).
 
-The tick subscribes a `HistoryRecorder` (scheduler.history.recorder) to the task events
-itself; everything else reads through a `Store` (scheduler.history.store), opened with
-`open_store`. This module imports nothing heavy: a tick pays for the database module
-only when it records.
+A tick records itself and subscribes a `HistoryRecorder` (scheduler.history.recorder) to
+the task events through scheduler.history.tick; everything else reads through a `Store`
+(scheduler.history.store), opened with `open_store`, whose `ensure_schema()` comes
+first. This module imports nothing heavy: a tick pays for the database module only when
+it records a run (a tick with none notes itself in SQLite's tick journal,
+scheduler.history.journal).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from scheduler.event import Event
 from scheduler.history import HistoryConfig
@@ -139,38 +139,10 @@ def _one_line(error: BaseException) -> str:
     return " ".join(text.split())
 
 
-def start_recording(schedule: Schedule, settings: Settings,
-                    minute: datetime) -> HistoryRecorder | None:
-    """For a tick of `minute`: subscribe a recorder to `schedule`'s task events, record
-    the tick, record as missed the fixed-time instants of the minutes since the last
-    tick that had no tick at all, and prune a batch of old rows. Returns the recorder,
-    or None when the history is off or its settings are wrong (said in one warning)."""
-    from scheduler.history.retention import prune
-
-    recorder = record_runs(schedule, settings)
-    if recorder is None:
-        return None
-    config = recorder.config
-
-    def record_tick() -> None:
-        store = recorder.store
-        store.ensure_schema()
-        previous = store.last_tick()
-        store.record_tick(minute, settings.host, os.getpid(), datetime.now(UTC))
-        if previous is not None and minute - previous.minute > timedelta(minutes=1):
-            from scheduler.history.lateness import record_missed  # only after a gap
-
-            record_missed(store, schedule, previous.minute, minute, settings)
-        prune(store, datetime.now(UTC), config.days)
-
-    recorder.safely(record_tick)
-    return recorder
-
-
 def record_runs(schedule: Schedule, settings: Settings) -> HistoryRecorder | None:
-    """Subscribe a recorder to `schedule`'s task events (for a tick, and for a run
-    started by hand with `schedule:test`); None when the history is off or its settings
-    are wrong (said in one warning)."""
+    """Subscribe a recorder to `schedule`'s task events, for a run started by hand with
+    `schedule:test` (a tick's is subscribed by scheduler.history.tick); None when the
+    history is off or its settings are wrong (said in one warning)."""
     from scheduler.history import history_config, open_store
 
     try:

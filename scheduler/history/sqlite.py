@@ -5,17 +5,21 @@ WAL mode lets readers read while one process writes; every write transaction sta
 `BEGIN IMMEDIATE` (it takes the write lock at once, so the busy timeout, not an error,
 settles two writers that meet); and the busy timeout is long enough for many ticks and
 supervisors writing in the same second.
+
+A tick with no run to record does not open the database at all: it notes itself in the
+tick journal beside it (scheduler.history.journal), which `ensure_schema` takes in.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
-from scheduler.history.store import Store
-from scheduler.storage import Folder
+from scheduler.history.journal import NotedTick, TickJournal, database_folder
+from scheduler.history.store import Store, StoreError
 from scheduler.typing_names import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,6 +40,7 @@ class SqliteStore(Store):
         super().__init__(f"sqlite:///{path}")
         self.path = path
         self.storage = storage
+        self.journal = TickJournal(path, storage)
 
     def _connect(self) -> Any:
         self._create_file()
@@ -58,16 +63,32 @@ class SqliteStore(Store):
         in its place); SQLite's own `-wal` and `-shm` files take the database file's
         permissions.
         """
-        inside = self.storage is not None and self.path.is_relative_to(self.storage)
         try:
-            with Folder.open(self.path.parent,
-                             base=self.storage if inside else self.path.parent) as folder:
+            with database_folder(self.path, self.storage) as folder:
                 os.close(folder.open_file(self.path.name, os.O_RDWR | os.O_CREAT))
         except ValueError as error:  # a name the storage primitives refuse
             raise sqlite3.OperationalError(str(error)) from None
         except OSError as error:
             raise sqlite3.OperationalError(
                 f"cannot open {self.path}: {error.strerror or error}") from None
+
+    def _collect_noted_ticks(self) -> None:
+        with self._journal_errors():
+            self.journal.collect(self.insert_ticks)
+
+    def record_tick(self, tick: NotedTick) -> None:
+        super().record_tick(tick)
+        with self._journal_errors():
+            self.journal.remember(tick)  # the next tick's minute to compare with
+
+    @contextmanager
+    def _journal_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (OSError, ValueError) as error:  # the file, not the database
+            reason = getattr(error, "strerror", None) or str(error)
+            raise StoreError(f"the run history's tick journal {self.journal.path}: "
+                             f"{reason}") from None
 
     def _begin(self, cursor: Any) -> None:
         cursor.execute("BEGIN IMMEDIATE")

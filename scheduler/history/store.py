@@ -5,7 +5,9 @@ dataclass costs a millisecond or more to build at import.)
 
 `Store` is the one face of the history for whoever writes or reads it: the tick's
 recorder (`scheduler.history.recorder`), `schedule:history`, `schedule:list`,
-`schedule:monitor`, `schedule:metrics`, and a status page. Its read API:
+`schedule:monitor`, `schedule:metrics`, and a status page. Whoever opens one calls
+`ensure_schema()` first: it migrates a database that is behind and takes in the ticks
+noted outside it (SQLite's tick journal, scheduler.history.journal). Its read API:
 
 * `runs(task=..., statuses=..., since=..., until=..., limit=...)`: runs, newest first
   (`runs_between(start, end)` for a window);
@@ -35,6 +37,8 @@ from scheduler.zones import UTC
 
 if TYPE_CHECKING:
     from typing import Any, ClassVar
+
+    from scheduler.history.journal import NotedTick
 
 RUN_STATUSES = ("running", "success", "failure", "timeout", "skipped", "missed")
 # The statuses of runs that ended; "running" rows are runs in progress (or whose
@@ -87,6 +91,13 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             started_at {real} NOT NULL)""",
         "CREATE INDEX ticks_by_minute ON ticks (minute)",
         "CREATE INDEX ticks_by_start ON ticks (started_at)",
+    )),
+    # A tick is recorded once, however often it is stored: SQLite's tick journal
+    # (scheduler.history.journal) may hand the same line over twice.
+    (2, (
+        "DELETE FROM ticks WHERE id NOT IN (SELECT MIN(id) FROM ticks "
+        "GROUP BY minute, host, pid, started_at)",
+        "CREATE UNIQUE INDEX ticks_once ON ticks (minute, host, pid, started_at)",
     )),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -290,9 +301,15 @@ class Store:
             return before, max(before, LATEST_VERSION)
 
     def ensure_schema(self) -> None:
-        """Migrate when the database is behind; a quick read when it is not."""
+        """Migrate when the database is behind (a quick read when it is not), and take in
+        the ticks noted outside it: what everyone who writes or reads the history calls
+        first."""
         if self.schema_version() < LATEST_VERSION:
             self.migrate()
+        self._collect_noted_ticks()
+
+    def _collect_noted_ticks(self) -> None:
+        """Store the ticks noted outside the database (see SqliteStore)."""
 
     # -- writing ----------------------------------------------------------------------------
     def insert_run(self, fields: Mapping[str, Any]) -> int:
@@ -322,12 +339,18 @@ class Store:
             self._execute(cursor, f"UPDATE runs SET {assignments} WHERE id = ?",
                           [*(_stored(value) for value in fields.values()), run_id])
 
-    def record_tick(self, minute: datetime, host: str, pid: int, started: datetime) -> None:
-        """Record that a tick started for `minute` on `host`."""
+    def record_tick(self, tick: NotedTick) -> None:
+        """Record the tick `tick` (one that was not noted outside the database)."""
+        self.insert_ticks([tick])
+
+    def insert_ticks(self, ticks: Sequence[NotedTick]) -> None:
+        """Record the ticks `ticks` in one transaction; a tick recorded already is not
+        recorded again."""
         with self.transaction() as cursor:
-            self._execute(cursor, "INSERT INTO ticks (minute, host, pid, started_at) "
-                                  "VALUES (?, ?, ?, ?)",
-                          (minute.timestamp(), host, pid, started.timestamp()))
+            for tick in ticks:
+                self._execute(cursor, "INSERT INTO ticks (minute, host, pid, started_at) "
+                                      "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                              (tick.minute, _stored(tick.host), tick.pid, tick.started))
 
     def delete_older_than(self, table: str, cutoff: datetime, limit: int) -> int:
         """Delete at most `limit` of the oldest rows of `table` ("runs" or "ticks")
@@ -505,15 +528,27 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _stored(value: Any) -> Any:
     """A Python value as the column holds it."""
-    import json
-
     if isinstance(value, datetime):
         return value.timestamp()
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, dict):
+        import json
+
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, str) and not value.isascii():
+        return _storable_text(value)
     return value
+
+
+def _storable_text(text: str) -> str:
+    """`text` with its lone surrogates written out: a byte of the environment that is
+    not UTF-8 (in a host name, say) is one in Python, and no database takes them. Such a
+    byte is stored as `\xff`, any other surrogate as `\udc00`."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _first_line(error: BaseException) -> str:
