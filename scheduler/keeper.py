@@ -24,10 +24,12 @@ those are left alone, as cron leaves them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 # How long a stopped task gets between SIGTERM and SIGKILL.
 STOP_GRACE = 5.0
@@ -37,13 +39,32 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-def _prctl(option: int, value: int) -> None:
-    """Call prctl(2). Through ctypes, imported only in the keeper (after the fork), so the
-    tick does not pay for it; there is no maintained binding without a C build."""
-    import ctypes
+# The C library, through ctypes (there is no maintained binding of prctl without a C
+# build): loaded by `prepare` in the process that forks keepers, once, so that each
+# keeper inherits it instead of spending milliseconds on the import before its task
+# can start. A tick that starts no task never loads it.
+_libc: Any = None
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(option, value, 0, 0, 0) != 0:
+
+def prepare() -> None:
+    """Load what a keeper needs before it starts its task (call before forking one; a
+    failure is left for the keeper to meet, where it is handled)."""
+    global _libc
+    if _libc is None:
+        with contextlib.suppress(ImportError, OSError):
+            import ctypes
+
+            _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _prctl(option: int, value: int) -> None:
+    """Call prctl(2); ImportError or OSError when it cannot be called or fails."""
+    prepare()
+    if _libc is None:
+        raise OSError(errno.ENOSYS, "prctl cannot be called here (no ctypes)")
+    if _libc.prctl(option, value, 0, 0, 0) != 0:
+        import ctypes
+
         error = ctypes.get_errno()
         raise OSError(error, os.strerror(error))
 

@@ -37,6 +37,7 @@ from scheduler import streams
 from scheduler.descriptors import closed_in_forked_jobs, drop_tick_descriptors
 from scheduler.hooks import call_user_code
 from scheduler.keeper import STOP_GRACE, keep
+from scheduler.keeper import prepare as prepare_keeper
 from scheduler.settings import Settings
 from scheduler.tasks import CommandTask, DispatchTask, JobTask, ShellTask, Task
 
@@ -215,6 +216,7 @@ class KeptTask(ForkedChild):
                  on_orphaned: Callable[[], None] | None = None,
                  lock_descriptors: Collection[int] = ()) -> None:
         supervisor = os.getpid()
+        prepare_keeper()
         flush_standard_streams()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the keeper, which never returns

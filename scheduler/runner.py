@@ -343,6 +343,7 @@ class Tick:
         delays the next offset.
         """
         from scheduler import descriptors
+        from scheduler.keeper import prepare as prepare_keeper
         from scheduler.process import fork_child
         from scheduler.subminute import SubMinuteLoop  # only ticks with such events
 
@@ -359,6 +360,9 @@ class Tick:
             self.failed = False
             if guard >= 0:
                 descriptors.close_in_forked_jobs(guard)  # it dies with this loop, not its runs
+            # What each run's keeper needs, loaded once here, not by each run after its
+            # instant has come.
+            prepare_keeper()
             runs: list[int] = []
             loop = SubMinuteLoop(events, minute_start,
                                  lambda event, at: self._start_repeat(event, at, runs),

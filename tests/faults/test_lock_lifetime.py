@@ -67,6 +67,15 @@ def assert_no_orphans_and_no_overlap(project: Project) -> None:
     assert not [pid for word, pid in runs(project) if word == "overlap"]
 
 
+def assert_each_run_recorded_once(project: Project) -> None:
+    """No run stays `running` in the history once every task has ended: the record a
+    killed supervisor wrote is the one its keeper completed (one record per run)."""
+    wait_for(lambda: not [record for record in history(project, ended_only=False)
+                          if record["status"] == "running"], timeout=10)
+    started = {record["started"] for record in history(project)}
+    assert len(started) == len(history(project))
+
+
 @pytest.mark.slow
 def test_a_tick_killed_at_random_moments_takes_its_task_with_it(project: Project) -> None:
     project.kernel(KERNEL)
@@ -92,6 +101,7 @@ def test_a_tick_killed_at_random_moments_takes_its_task_with_it(project: Project
         wait_for(next_minute_runs, timeout=10)
         assert_no_orphans_and_no_overlap(project)
     assert killed_mid_run >= 5  # the random moments did hit running tasks
+    assert_each_run_recorded_once(project)
 
 
 @pytest.mark.slow
@@ -126,6 +136,7 @@ def test_a_background_supervisor_killed_at_random_moments_takes_its_task_with_it
               if "supervisor was killed" in (record["message"] or "")]
     assert len(killed) == ITERATIONS
     assert {record["status"] for record in killed} == {"failure"}
+    assert_each_run_recorded_once(project)
 
 
 def test_a_timeout_stops_processes_in_sessions_of_their_own(project: Project) -> None:
