@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -415,6 +417,22 @@ class Folder:
             info = self.lstat(name)
             if info is not None:
                 yield name, info
+
+
+def lock_within(descriptor: int, seconds: float) -> bool:
+    """Take an exclusive flock on `descriptor`, waiting at most `seconds` for whoever
+    holds it; False when they held it all that time (stuck, or not the scheduler)."""
+    deadline = time.monotonic() + seconds
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
 
 def _write_all(descriptor: int, data: bytes) -> None:

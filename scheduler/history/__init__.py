@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from scheduler.settings import Settings
+from scheduler.ticklog import write_stderr
 from scheduler.typing_names import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -78,6 +79,22 @@ def history_config(settings: Settings) -> HistoryConfig:
     return HistoryConfig(enabled=switch not in OFF_WORDS, url=url, sqlite_path=sqlite_path,
                          output_bytes=int(output_kb * 1024), days=days,
                          storage=settings.storage)
+
+
+def recording_config(settings: Settings) -> HistoryConfig | None:
+    """The history's settings, when runs are to be recorded: None when the history is
+    off, or when its settings are wrong (said in one warning line: the runs go on)."""
+    try:
+        config = history_config(settings)
+    except ValueError as error:
+        warn_on_stderr(f"runs are not being recorded in the run history: {error}")
+        return None
+    return config if config.enabled else None
+
+
+def warn_on_stderr(message: str) -> None:
+    """One warning line on stderr (dropped, never raised, when stderr is broken)."""
+    write_stderr(f"Warning: {message}")
 
 
 def open_store(config: HistoryConfig) -> Store:

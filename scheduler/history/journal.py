@@ -38,14 +38,12 @@ What can go wrong with the file is bounded:
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from scheduler.storage import Folder, is_safe_name
+from scheduler.storage import Folder, is_safe_name, lock_within
 from scheduler.typing_names import NamedTuple
 
 # A journal this long is collected by the next tick (an hour of ticks with nothing to
@@ -150,7 +148,10 @@ class TickJournal:
         with database_folder(self.database, self.storage) as folder:
             descriptor = folder.open_file(self.path.name, os.O_RDWR | os.O_CREAT)
         try:
-            _lock(descriptor, self.path)
+            # Held for microseconds: one held longer is stuck, or not the scheduler's.
+            if not lock_within(descriptor, LOCK_WAIT):
+                raise OSError(errno.EWOULDBLOCK, f"another process has held {self.path} "
+                              f"locked for {LOCK_WAIT:g} seconds")
             yield descriptor
         finally:
             os.close(descriptor)
@@ -161,23 +162,6 @@ def database_folder(database: Path, storage: Path | None) -> Folder:
     `storage`, which other users may write to, it is walked without following links."""
     inside = storage is not None and database.is_relative_to(storage)
     return Folder.open(database.parent, base=storage if inside else database.parent)
-
-
-def _lock(descriptor: int, path: Path) -> None:
-    """Take the journal's lock, waiting at most LOCK_WAIT seconds for whoever holds it
-    (a process that holds it longer is stuck, or not the scheduler)."""
-    deadline = time.monotonic() + LOCK_WAIT
-    pause = 0.001
-    while True:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise OSError(errno.EWOULDBLOCK, f"another process has held {path} locked "
-                              f"for {LOCK_WAIT:g} seconds") from None
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)
 
 
 def _read_all(descriptor: int, path: Path) -> bytes:

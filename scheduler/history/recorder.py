@@ -19,11 +19,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from scheduler.event import Event
-from scheduler.history import HistoryConfig
+from scheduler.history import HistoryConfig, warn_on_stderr
 from scheduler.history.store import Store
 from scheduler.listeners import Listeners
 from scheduler.settings import Settings
-from scheduler.ticklog import write_stderr
 from scheduler.typing_names import TYPE_CHECKING
 from scheduler.zones import UTC
 
@@ -36,11 +35,6 @@ if TYPE_CHECKING:
 Warn = Callable[[str], None]
 # What the recorder's listeners take (given when they subscribe: see Listeners.add).
 LISTENS_WITH = frozenset({"event", "outcome"})
-
-
-def warn_on_stderr(message: str) -> None:
-    """One warning line on stderr (dropped, never raised, when stderr is broken)."""
-    write_stderr(f"Warning: {message}")
 
 
 class HistoryRecorder:
@@ -146,14 +140,10 @@ def record_runs(schedule: Schedule, settings: Settings) -> HistoryRecorder | Non
     """Subscribe a recorder to `schedule`'s task events, for a run started by hand with
     `schedule:test` (a tick's is subscribed by scheduler.history.tick); None when the
     history is off or its settings are wrong (said in one warning)."""
-    from scheduler.history import history_config, open_store
+    from scheduler.history import open_store, recording_config
 
-    try:
-        config = history_config(settings)
-    except ValueError as error:
-        warn_on_stderr(f"runs are not being recorded in the run history: {error}")
-        return None
-    if not config.enabled:
+    config = recording_config(settings)
+    if config is None:
         return None
     recorder = HistoryRecorder(open_store(config), config, settings.host)
     recorder.subscribe(schedule.listeners)

@@ -45,17 +45,11 @@ class TickHistory:
               minute: datetime) -> TickHistory | None:
         """Record the tick of `minute`: None when the history is off or its settings are
         wrong (said in one warning)."""
-        from scheduler.history import history_config
+        from scheduler.history import recording_config
         from scheduler.history.journal import NotedTick, TickJournal
 
-        try:
-            config = history_config(settings)
-        except ValueError as error:
-            from scheduler.history.recorder import warn_on_stderr
-
-            warn_on_stderr(f"runs are not being recorded in the run history: {error}")
-            return None
-        if not config.enabled:
+        config = recording_config(settings)
+        if config is None:
             return None
         tick = NotedTick(minute.timestamp(), datetime.now(UTC).timestamp(), os.getpid(),
                          settings.host)

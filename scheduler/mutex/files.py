@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 import os
 import re
-import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +21,7 @@ from scheduler.mutex.base import (
     MutexUnavailable,
     claim_key,
 )
-from scheduler.storage import Folder, Trust, UnsafeStorage, check_name
+from scheduler.storage import Folder, Trust, UnsafeStorage, check_name, lock_within
 from scheduler.zones import UTC
 
 # A holder's token names its lock file: only what `Holder.me()` makes is trusted (a
@@ -78,17 +77,10 @@ class FileMutexBackend(MutexBackend):
         # relative to a folder's descriptor; an flock of our own is a few lines.
         descriptor = folder.open_file(f"{self._base(key)}.guard", os.O_RDWR | os.O_CREAT)
         try:
-            deadline = time.monotonic() + GUARD_TIMEOUT
-            while True:
-                try:
-                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise MutexUnavailable(
-                            f"the mutex guard for {key} in {self.folder} stayed locked for "
-                            f"{GUARD_TIMEOUT:g} seconds") from None
-                    time.sleep(0.01)
+            if not lock_within(descriptor, GUARD_TIMEOUT):
+                raise MutexUnavailable(
+                    f"the mutex guard for {key} in {self.folder} stayed locked for "
+                    f"{GUARD_TIMEOUT:g} seconds")
             yield
         finally:
             os.close(descriptor)  # closing drops the flock
