@@ -164,13 +164,10 @@ class _ClaimCheck:
                 "another server claimed the run)")
 
 
-def report_event(listeners: Listeners, name: str, outcome: RunOutcome, *,
-                 budget: float | None = None) -> None:
-    """Tell the listeners of `name` about `outcome` (all within `budget` seconds, when
-    given); what they raise becomes a warning."""
+def report_event(listeners: Listeners, name: str, outcome: RunOutcome) -> None:
+    """Tell the listeners of `name` about `outcome`; what they raise becomes a warning."""
     if listeners:
-        outcome.warnings.extend(listeners.dispatch(name, outcome.listener_arguments(),
-                                                   budget=budget))
+        outcome.warnings.extend(listeners.dispatch(name, outcome.listener_arguments()))
 
 
 def _run_and_finish(event: Event, settings: Settings, lock: HeldLock | None,
@@ -328,16 +325,12 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
         except OSError as error:
             outcome.errors.append(f"could not start the task: {error}")
         else:
-            running_since = time.monotonic()
             if lock is not None:
                 lock.keep_alive()  # only now: a renewal thread must not exist at the fork
             timeout = event.timeout_seconds
             if timeout is None and isinstance(event.task, DispatchTask):
                 timeout = SEND_TIMEOUT  # a broker that never answers must not hang the tick
-            # Told while the task starts up, not before: what listens (the run history's
-            # write) does not hold its start back, nor its timeout.
-            report_event(listeners, "started", outcome, budget=timeout)
-            outcome.status = _wait(child, timeout, running_since, outcome)
+            outcome.status = _wait(child, timeout, outcome)
             outcome.job_id = getattr(child, "job_id", None)
         outcome.duration = time.monotonic() - clock
         tail = output_module.read_tail(output)
@@ -358,14 +351,8 @@ def _run_task(event: Event, settings: Settings, lock: HeldLock | None,
     _ping(event, "after", outcome, hook_limit)
 
 
-def _wait(child: process.Child, timeout: float | None, running_since: float,
-          outcome: RunOutcome) -> ExitStatus:
-    """Wait for `child` to end; stop it once it has run `timeout` seconds (counted from
-    `running_since`, a `time.monotonic()` reading taken when it started)."""
-    remaining = None
-    if timeout is not None:
-        remaining = max(0.0, timeout - (time.monotonic() - running_since))
-    status = child.wait(remaining)
+def _wait(child: process.Child, timeout: float | None, outcome: RunOutcome) -> ExitStatus:
+    status = child.wait(timeout)
     if status is None:
         status = process.stop(child)
         outcome.timed_out = True

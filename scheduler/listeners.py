@@ -11,7 +11,6 @@ Laravel dispatches `ScheduledTaskStarting`, `ScheduledTaskFinished`,
 | name                  | when                                                            |
 | --------------------- | --------------------------------------------------------------- |
 | `starting`            | a run is about to start (its mutexes taken, before its hooks)   |
-| `started`             | its task has started (told while the task starts up)            |
 | `finished`            | a run ended, whatever its result                                |
 | `failed`              | a run failed, or could not start (its mutex store unreachable)  |
 | `skipped`             | a due run was not started: `reason` says why (see SKIP_REASONS) |
@@ -27,7 +26,6 @@ calls.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 
 from scheduler.deadline import DeadlinePassed, within
@@ -40,8 +38,8 @@ if TYPE_CHECKING:
 
     Listener = Callable[..., Any]
 
-TASK_EVENTS = ("starting", "started", "finished", "failed", "skipped",
-               "background_finished", "paused", "resumed")
+TASK_EVENTS = ("starting", "finished", "failed", "skipped", "background_finished",
+               "paused", "resumed")
 # What a listener may ask for by name: the Event, its RunOutcome (scheduler.execution),
 # and from the outcome its output, exit code (None until it ended, or when it did not
 # run), duration in seconds and, for `skipped`/`failed` runs that never started, the
@@ -79,26 +77,20 @@ class Listeners:
                 raise ValueError(f"listen({name!r}, {_name_of(listener)}): {error}") from None
         self._by_name[name] = (*self._by_name.get(name, ()), (listener, parameters))
 
-    def dispatch(self, name: str, available: Mapping[str, Any], *,
-                 budget: float | None = None) -> list[str]:
+    def dispatch(self, name: str, available: Mapping[str, Any]) -> list[str]:
         """Call the listeners of `name` in the order they were added; return a report
         of each that raised or outlived SCHEDULER_HOOK_TIMEOUT (the others are called all
-        the same). `budget` (seconds), when given, bounds them all together: the
-        `started` listeners run while the task does, within its timeout."""
+        the same)."""
         problems = []
         listeners = self._by_name.get(name, ())
         limit = hook_timeout_or_default(current()) if listeners else None
-        ends = None if budget is None else time.monotonic() + budget
         values = {**available, "task_event": name}
         for listener, parameters in listeners:
-            seconds, bound = limit, "SCHEDULER_HOOK_TIMEOUT"
-            if ends is not None and (seconds is None or ends - time.monotonic() < seconds):
-                seconds, bound = max(ends - time.monotonic(), 0.001), "the task's timeout"
             try:
-                with within(seconds, f"the {name!r} listener {_name_of(listener)}"):
+                with within(limit, f"the {name!r} listener {_name_of(listener)}"):
                     call_with_parameters(listener, parameters, values)
             except DeadlinePassed as error:
-                problems.append(f"{error} ({bound}) and was given up on")
+                problems.append(f"{error} (SCHEDULER_HOOK_TIMEOUT) and was given up on")
             except Exception:
                 import traceback  # only when a listener fails
 

@@ -140,8 +140,8 @@ class Schedule(SharesSettings):
     def listen(self, name: str, listener: L) -> L: ...
 
     def listen(self, name: str, listener: L | None = None) -> L | Callable[[L], L]:
-        """Call `listener` at each task event `name` (`starting`, `started`, `finished`,
-        `failed`, `skipped`, `background_finished`, `paused`, `resumed`); without `listener`, a
+        """Call `listener` at each task event `name` (`starting`, `finished`, `failed`,
+        `skipped`, `background_finished`, `paused`, `resumed`); without `listener`, a
         decorator. It is called with the parameters it names: `event`, `outcome`,
         `output`, `exit_code`, `duration`, `reason`, `task_event`
         (see `scheduler.listeners`)."""

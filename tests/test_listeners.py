@@ -9,7 +9,7 @@ import pytest
 
 from scheduler import InvalidSchedule, Schedule
 from tests.conftest import Project
-from tests.kernels import history, wait_for
+from tests.kernels import wait_for
 
 KERNEL = """
 import json, os, sys, time
@@ -114,58 +114,6 @@ def test_a_store_that_cannot_be_reached_is_told_as_a_failure(project: Project) -
     [(task_event, exit_code, reason)] = heard(project, "shared")
     assert (task_event, exit_code) == ("failed", None)
     assert "127.0.0.1:1" in reason
-
-
-STARTED_KERNEL = """
-import os, time
-from scheduler import schedule
-from scheduler.settings import current
-
-def waits_for_its_listener():
-    # Told while the task starts up: the listener's mark comes while the task runs.
-    mark = current().storage / "told.txt"
-    deadline = time.monotonic() + 10
-    while not mark.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    print("told" if mark.exists() else "never told")
-
-def started(event, task_event):
-    (current().storage / "told.txt").write_text(f"{task_event} {os.getpid()}")
-
-def schedule_tasks():
-    current().storage.mkdir(parents=True, exist_ok=True)
-    schedule().listen("started", started)
-    schedule().job(waits_for_its_listener).name("waits").timeout(20)
-"""
-
-
-def test_started_is_told_while_the_task_runs(project: Project) -> None:
-    project.kernel(STARTED_KERNEL)
-    tick = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z")
-    assert "Running waits" in tick.stdout and "DONE" in tick.stdout, tick.stdout
-    records = {record["task"]: record for record in history(project, ended_only=False)}
-    assert records["waits"]["status"] == "success"
-    # Told in the process that supervised the run (which recorded it, once).
-    assert (project.storage / "told.txt").read_text() == f"started {records['waits']['pid']}"
-    assert len(history(project, ended_only=False)) == 1
-
-
-def test_a_slow_started_listener_does_not_stretch_the_tasks_timeout(project: Project) -> None:
-    project.kernel("""
-import time
-from scheduler import schedule
-
-def schedule_tasks():
-    schedule().listen("started", lambda: time.sleep(60))
-    schedule().exec("sleep 60").name("sleeper").timeout(1)
-""")
-    tick = project.artisan("schedule:run", "--at", "2026-03-08T07:00:00Z",
-                           env={"SCHEDULER_HOOK_TIMEOUT": "50"})
-    assert tick.returncode == 1
-    assert "timed out after 1s and was stopped" in tick.stdout, tick.stdout
-    assert "(the task's timeout) and was given up on" in tick.stdout, tick.stdout
-    [record] = history(project)
-    assert record["status"] == "timeout" and record["duration"] < 50
 
 
 RAISING_KERNEL = """

@@ -103,6 +103,6 @@ def test_the_history_recorder_declares_the_parameters_its_listeners_take() -> No
     """The recorder subscribes with `parameters=` (no signature is read): they must be
     what its methods take."""
     recorder = HistoryRecorder.__new__(HistoryRecorder)  # its methods, no store
-    for method in (recorder.on_started, recorder.on_finished, recorder.on_failed,
+    for method in (recorder.on_starting, recorder.on_finished, recorder.on_failed,
                    recorder.on_skipped):
         assert accepted_parameters(method, LISTENER_PARAMETERS) == LISTENS_WITH

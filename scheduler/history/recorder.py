@@ -1,8 +1,7 @@
 """The history's listener: each task event of a run becomes a row of the store.
 
-`started` records the run as `running` (so a run in progress, or one whose supervisor
-was killed, is seen), while its task starts up, so that the write does not delay it;
-`finished` records how it ended; `skipped` records a due run that
+`starting` records the run as `running` (so a run in progress, or one whose supervisor
+was killed, is seen); `finished` records how it ended; `skipped` records a due run that
 was not started, with its reason; `failed` without a start records a run that could not
 start. The recorder is called in whichever process supervises the run, so background
 runs are recorded by their supervisor and sub-minute runs by their own process.
@@ -51,7 +50,7 @@ class HistoryRecorder:
 
     def subscribe(self, listeners: Listeners) -> None:
         """Listen to the task events a run's history is made of."""
-        listeners.add("started", self.on_started, parameters=LISTENS_WITH)
+        listeners.add("starting", self.on_starting, parameters=LISTENS_WITH)
         listeners.add("finished", self.on_finished, parameters=LISTENS_WITH)
         listeners.add("failed", self.on_failed, parameters=LISTENS_WITH)
         listeners.add("skipped", self.on_skipped, parameters=LISTENS_WITH)
@@ -69,7 +68,7 @@ class HistoryRecorder:
                       f"{_one_line(error)}")
 
     # -- the listeners --------------------------------------------------------------------
-    def on_started(self, event: Event, outcome: RunOutcome) -> None:
+    def on_starting(self, event: Event, outcome: RunOutcome) -> None:
         def record() -> None:
             self._rows[id(outcome)] = self.store.insert_run(
                 {**self._identity(event, outcome), "status": "running"})
@@ -80,12 +79,10 @@ class HistoryRecorder:
         ended = self._ending(outcome)
 
         def record() -> None:
-            if row is not None:
-                self.store.update_run(row, ended)
+            if row is None:
+                self.store.insert_run({**self._identity(event, outcome), **ended})
             else:
-                # Another process may have recorded it `running`: a supervisor killed
-                # since, whose keeper (this process) tells how the task ended.
-                self.store.end_run({**self._identity(event, outcome), **ended})
+                self.store.update_run(row, ended)
         self.safely(record)
 
     def on_failed(self, event: Event, outcome: RunOutcome) -> None:

@@ -322,30 +322,6 @@ class Store:
                 [_stored(fields[name]) for name in names]).fetchone()
             return int(row[0])
 
-    def end_run(self, fields: Mapping[str, Any]) -> int:
-        """Record a run that ended (`fields`: columns of `runs`, its identity and its
-        end): the `running` record of the same task, host and start, if another process
-        wrote one, is completed with the end; otherwise the run is added. Return its id."""
-        with self.transaction() as cursor:
-            row = self._execute(
-                cursor, "SELECT id FROM runs WHERE task = ? AND host = ? AND started_at = ? "
-                        "AND status = 'running' ORDER BY id LIMIT 1",
-                [_stored(fields[name]) for name in ("task", "host", "started_at")]).fetchone()
-            if row is not None:
-                ended = {name: value for name, value in fields.items()
-                         if name not in ("task", "host", "pid", "started_at", "expression",
-                                         "scheduled_at", "attributes")}
-                assignments = ", ".join(f"{name} = ?" for name in ended)
-                self._execute(cursor, f"UPDATE runs SET {assignments} WHERE id = ?",
-                              [*(_stored(value) for value in ended.values()), row[0]])
-                return int(row[0])
-            names = list(fields)
-            row = self._execute(
-                cursor, f"INSERT INTO runs ({', '.join(names)}) VALUES "
-                        f"({', '.join('?' for _ in names)}) RETURNING id",
-                [_stored(fields[name]) for name in names]).fetchone()
-            return int(row[0])
-
     def insert_once(self, fields: Mapping[str, Any]) -> bool:
         """Record a run unless a unique index already has it (a missed instant, a run
         another server ran); True if this call recorded it."""
