@@ -27,11 +27,14 @@ import re
 from datetime import datetime, timedelta
 
 from scheduler.event import Event
-from scheduler.mutex import MutexBackend
 from scheduler.schedule import Schedule
 from scheduler.settings import Settings
 from scheduler.storage import Folder
+from scheduler.typing_names import TYPE_CHECKING
 from scheduler.zones import UTC
+
+if TYPE_CHECKING:
+    from scheduler.mutex.base import MutexBackend
 
 DEFAULT_CATCH_UP = timedelta(hours=3)
 # The flag, in the shared mutex store, that holds the last minute any server processed.

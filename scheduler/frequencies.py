@@ -26,8 +26,7 @@ Day = int | str
 
 # The sub-minute repeat intervals Laravel offers; each divides a minute evenly.
 SECOND_DIVISORS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)
-# Patterns, compiled on first use (`re` keeps them): a kernel may need neither.
-_TIME = r"^\s*(\d{1,2})(?::(\d{1,2})(?::(\d{1,2}))?)?\s*$"
+# A pattern, compiled on first use (`re` keeps it): most kernels never need it.
 _CRON_DAYS = r"^[0-7*](?:-[0-7])?(?:/\d+)?(?:,[0-7](?:-[0-7])?(?:/\d+)?)*$"
 # The text of the numbers a field can hold, so that common values need no str().
 _NUMBER_TEXT = tuple(str(number) for number in range(60))
@@ -48,21 +47,31 @@ def parse_time(text: str) -> time:
         parsed = _parsed_times.get(text)
         if parsed is not None:
             return parsed
-    match = re.match(_TIME, text) if isinstance(text, str) else None
-    if match is None:
+    fields = _split_time(text) if isinstance(text, str) else None
+    if fields is None:
         raise ValueError("expected a time such as '9:00', '14:30' or '14:30:15'")
-    hour, minute = int(match.group(1)), int(match.group(2) or 0)
+    hour, minute, second = fields
     if hour > 23:
         raise ValueError(f"hour {hour} is not between 0 and 23")
     if minute > 59:
         raise ValueError(f"minute {minute} is not between 0 and 59")
-    second = int(match.group(3) or 0)
     if second > 59:
         raise ValueError(f"second {second} is not between 0 and 59")
     parsed = time(hour, minute, second)
     if exact_text and len(_parsed_times) < PARSED_TIMES_SIZE:
         _parsed_times[text] = parsed  # a time is immutable: safe to share
     return parsed
+
+
+def _split_time(text: str) -> tuple[int, int, int] | None:
+    """The hour, minute and second of "H", "H:MM" or "H:MM:SS" (each field one or two
+    decimal digits; whitespace around the whole allowed), or None. (By hand, not by a
+    pattern: compiling one would cost every tick whose kernel names a time.)"""
+    parts = text.strip().split(":")
+    if len(parts) > 3 or not all(0 < len(part) <= 2 and part.isdecimal() for part in parts):
+        return None
+    hour, minute, second = (*(int(part) for part in parts), 0, 0)[:3]
+    return hour, minute, second
 
 
 def weekday_number(day: Day) -> int:

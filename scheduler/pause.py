@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from scheduler.mutex import MutexBackend
+from scheduler.typing_names import TYPE_CHECKING
 from scheduler.zones import UTC
+
+if TYPE_CHECKING:
+    from scheduler.mutex.base import MutexBackend
+    from scheduler.mutex.file_flags import FileFlags
 
 PAUSE_FLAG = "paused"
 
@@ -29,7 +33,7 @@ def resume(backend: MutexBackend) -> bool:
     return backend.clear_flag(PAUSE_FLAG)
 
 
-def paused_since(backend: MutexBackend) -> str | None:
+def paused_since(backend: MutexBackend | FileFlags) -> str | None:
     """The instant (ISO-8601) the schedule was paused, or None when it is running.
 
     Raises MutexUnavailable when the store cannot be reached.

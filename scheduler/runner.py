@@ -25,12 +25,7 @@ from scheduler.deadline import DeadlinePassed, within
 from scheduler.event import Event
 from scheduler.hooks import DEFAULT_HOOK_TIMEOUT, hook_timeout, hook_timeout_or_default
 from scheduler.maintenance import is_down
-from scheduler.mutex import (
-    MutexBackend,
-    MutexUnavailable,
-    backend_for,
-    namespace,
-)
+from scheduler.mutex import MutexUnavailable, backend_for, flags_for, namespace
 from scheduler.pause import paused_message, paused_since
 from scheduler.schedule import Schedule, floor_minute
 from scheduler.settings import Settings
@@ -44,6 +39,8 @@ if TYPE_CHECKING:
     from scheduler.claims import HostClaims, RunClaim
     from scheduler.execution import RunOutcome
     from scheduler.history.tick import TickHistory
+    from scheduler.mutex.base import MutexBackend
+    from scheduler.mutex.file_flags import FileFlags
 
 LINE_WIDTH = 79
 NOTHING_DUE = "No scheduled tasks are ready to run."
@@ -77,6 +74,7 @@ class Tick:
         self.failed = False
         self.dry_run = False
         self._mutexes: MutexBackend | None = None
+        self._flags: FileFlags | MutexBackend | None = None
         self._pause_reported = False
         self.hook_timeout = hook_timeout_or_default(settings)
         self._host_claims: HostClaims | None = None
@@ -101,6 +99,15 @@ class Tick:
         if self._mutexes is None:
             self._mutexes = backend_for(self.settings)
         return self._mutexes
+
+    def flags(self) -> FileFlags | MutexBackend:
+        """Where the pause and interrupt flags are: the mutex store once it is set up, a
+        reader of the flag files alone before (every tick reads the pause flag)."""
+        if self._mutexes is not None or self.settings.cache_url:
+            return self.mutexes()  # one connection to a shared store, not two
+        if self._flags is None:
+            self._flags = flags_for(self.settings)
+        return self._flags
 
     def run(self, *, dry_run: bool = False) -> int:
         """Run (or with `dry_run`, list) the due events; return the exit code."""
@@ -314,7 +321,7 @@ class Tick:
         """When the schedule was paused, or None; an unreachable store fails the tick
         but holds nothing back (a pause that cannot be read cannot be honoured)."""
         try:
-            return paused_since(self.mutexes())
+            return paused_since(self.flags())
         except MutexUnavailable as error:
             self._fail(f"Could not tell whether the schedule is paused ({error}); running "
                        f"as if it were not.")
@@ -420,7 +427,7 @@ class Tick:
     def _paused_now(self) -> bool:
         """Whether a pause holds back the sub-minute loop's next run (said once)."""
         try:
-            since = paused_since(self.mutexes())
+            since = paused_since(self.flags())
         except MutexUnavailable:
             return False  # the tick reported the store at its start; runs go on
         if since is not None and not self._pause_reported:
@@ -430,7 +437,7 @@ class Tick:
 
     def _interrupted(self) -> bool:
         try:
-            return self.mutexes().get_flag(INTERRUPT_FLAG) is not None
+            return self.flags().get_flag(INTERRUPT_FLAG) is not None
         except MutexUnavailable:
             return False
 

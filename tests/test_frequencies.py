@@ -1,10 +1,15 @@
 """Every frequency method builds the expression Laravel builds for the same calls."""
 
+import re
 from collections.abc import Callable
+from datetime import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scheduler import Event, Schedule
+from scheduler.frequencies import parse_time
 
 
 def task() -> None:
@@ -151,3 +156,27 @@ def test_every_accepts_each_divisor_of_a_minute(seconds: int) -> None:
 
 def test_every_whole_minutes_clears_a_sub_minute_repeat() -> None:
     assert event().every(30).every(120).repeat_seconds is None
+
+
+# The times of day are read by hand (a pattern would be compiled by every tick whose
+# kernel names a time): the same texts as the pattern the docs describe, no more.
+TIME_PATTERN = r"^\s*(\d{1,2})(?::(\d{1,2})(?::(\d{1,2}))?)?\s*$"
+
+
+@given(st.text(alphabet="0123459: \t\n\u0663\u00b2\u2003a-", max_size=10))
+@settings(max_examples=3000, deadline=None)
+def test_times_of_day_are_read_as_the_pattern_reads_them(text: str) -> None:
+    match = re.match(TIME_PATTERN, text)
+    try:
+        parsed: time | None = parse_time(text)
+    except ValueError:
+        parsed = None
+    if match is None:
+        assert parsed is None
+        return
+    hour, minute, second = (int(match.group(1)), int(match.group(2) or 0),
+                            int(match.group(3) or 0))
+    if hour > 23 or minute > 59 or second > 59:
+        assert parsed is None
+    else:
+        assert parsed == time(hour, minute, second)

@@ -23,8 +23,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+# Defined with the package, which a tick imports without this module; named here too.
+from scheduler.mutex import MutexUnavailable as MutexUnavailable
+from scheduler.mutex import namespace as namespace
 from scheduler.redaction import redact_url
-from scheduler.settings import Settings
 from scheduler.typing_names import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -36,10 +38,6 @@ from scheduler.zones import UTC
 DEFAULT_LEASE = timedelta(seconds=60)
 # One-server claims outlive any clock skew between servers and any tick's length.
 CLAIM_TTL = timedelta(hours=1)
-
-
-class MutexUnavailable(Exception):
-    """The mutex store cannot be reached; the message names it and says why."""
 
 
 class Holder(NamedTuple):
@@ -210,11 +208,6 @@ class MutexBackend(ABC):
 
 def claim_key(key: str, scheduled: datetime) -> str:
     return f"{key}:{scheduled.astimezone(UTC):%Y%m%dT%H%M%S}"
-
-
-def namespace(settings: Settings) -> str:
-    """Keys of different environments (and prefixes) never meet."""
-    return f"{settings.prefix}{settings.app_env}"
 
 
 def redact(url: str) -> str:

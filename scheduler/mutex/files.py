@@ -21,7 +21,8 @@ from scheduler.mutex.base import (
     MutexUnavailable,
     claim_key,
 )
-from scheduler.storage import Folder, Trust, UnsafeStorage, check_name, lock_within
+from scheduler.mutex.file_flags import FileFlags, storage_problem
+from scheduler.storage import Folder, Trust, check_name, lock_within
 from scheduler.zones import UTC
 
 # A holder's token names its lock file: only what `Holder.me()` makes is trusted (a
@@ -51,14 +52,10 @@ class FileMutexBackend(MutexBackend):
         self.base = base or folder
         self.trust = trust
         self.description = f"files in {folder}"
+        self._flags = FileFlags(folder, namespace, base=self.base, trust=trust)
 
     def _open(self, *, create: bool = True) -> Folder:
-        try:
-            return Folder.open(self.folder, base=self.base, create=create, trust=self.trust)
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError) as error:
-            raise MutexUnavailable(_storage_problem(self.folder, error)) from None
+        return self._flags.open_folder(create=create)
 
     def _base(self, key: str) -> str:
         return check_name(f"{self.namespace}-{key}")
@@ -102,7 +99,7 @@ class FileMutexBackend(MutexBackend):
                     raise
                 return Acquired(FileHeld(self, key, me, descriptor), stale=current)
         except (OSError, ValueError) as error:
-            raise MutexUnavailable(_storage_problem(self.folder, error)) from None
+            raise MutexUnavailable(storage_problem(self.folder, error)) from None
 
     def _live_holder(self, folder: Folder, key: str) -> Holder | None:
         """The holder named in the state file, if its process still holds its lock."""
@@ -142,7 +139,7 @@ class FileMutexBackend(MutexBackend):
                     self._forget_old_claims(claims, scheduled)
                 return True
         except (OSError, ValueError) as error:
-            raise MutexUnavailable(_storage_problem(self.folder, error)) from None
+            raise MutexUnavailable(storage_problem(self.folder, error)) from None
 
     @staticmethod
     def _forget_old_claims(claims: Folder, scheduled: datetime) -> None:
@@ -182,54 +179,15 @@ class FileMutexBackend(MutexBackend):
                     folder.remove(name)
         return removed
 
-    def _flag_name(self, name: str) -> str:
-        return check_name(f"flag-{self.namespace}-{name}.json")
-
+    # The flags: files next to the locks, read and written as a tick reads them.
     def set_flag(self, name: str, value: str, expires: datetime | None = None) -> None:
-        import json
-
-        record = {"value": value, "expires": expires.isoformat() if expires else None}
-        try:
-            with self._open() as folder:
-                folder.write_atomically(self._flag_name(name), json.dumps(record).encode())
-        except (OSError, ValueError) as error:
-            raise MutexUnavailable(_storage_problem(self.folder, error)) from None
+        self._flags.set_flag(name, value, expires)
 
     def get_flag(self, name: str) -> str | None:
-        try:
-            with self._open(create=False) as folder:
-                data = folder.read(self._flag_name(name))
-        except FileNotFoundError:
-            return None
-        if data is None:
-            return None
-        import json  # only when the flag is raised: most ticks find no file
-
-        try:
-            record = json.loads(data)
-            expires = record.get("expires")
-            if expires and datetime.fromisoformat(expires) <= datetime.now(UTC):
-                return None
-            return str(record.get("value"))
-        except (ValueError, AttributeError, TypeError):
-            return None
+        return self._flags.get_flag(name)
 
     def clear_flag(self, name: str) -> bool:
-        raised = self.get_flag(name) is not None
-        try:
-            with self._open(create=False) as folder:
-                folder.remove(self._flag_name(name))
-        except FileNotFoundError:
-            pass
-        return raised
-
-
-def _storage_problem(folder: Path, error: BaseException) -> str:
-    """One line on why the mutex files in `folder` cannot be used."""
-    if isinstance(error, UnsafeStorage):
-        return str(error.strerror)
-    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-    return f"the mutex files in {folder} cannot be used: {reason}"
+        return self._flags.clear_flag(name)
 
 
 class FileHeld(HeldLock):
