@@ -58,7 +58,7 @@ def prepare() -> None:
 
 
 def _prctl(option: int, value: int) -> None:
-    """Call prctl(2); ImportError or OSError when it cannot be called or fails."""
+    """Call prctl(2); OSError when it cannot be called (no ctypes) or fails."""
     prepare()
     if _libc is None:
         raise OSError(errno.ENOSYS, "prctl cannot be called here (no ctypes)")

@@ -102,7 +102,7 @@ class TickJournal:
         with self._locked() as descriptor:
             data = _read_all(descriptor, self.path)
             lines = _parse(data)
-            latest = max((noted.minute for _, noted in lines), default=None)
+            latest = _latest_minute(lines)
             if (latest is None or tick.minute - latest > 60 or len(lines) >= DRAIN_AFTER
                     or len(data) + len(line) + 1 > MAX_SIZE):
                 return False
@@ -117,7 +117,7 @@ class TickJournal:
         line = _line(STORED, tick)
         with self._locked() as descriptor:
             data = _read_all(descriptor, self.path)
-            latest = max((noted.minute for _, noted in _parse(data)), default=None)
+            latest = _latest_minute(_parse(data))
             if (latest is None or tick.minute > latest) and len(data) + len(line) < MAX_SIZE:
                 _append(descriptor, data, line)  # (the next collection keeps the latest)
 
@@ -236,6 +236,10 @@ def _parse(data: bytes) -> Lines:
     return lines
 
 
+def _latest_minute(lines: Lines) -> float | None:
+    """The latest minute `lines` know of, or None when they are none."""
+    return max((noted.minute for _, noted in lines), default=None)
+
+
 def _an_instant(value: float) -> bool:
     return _EARLIEST <= value <= _LATEST  # (NaN is not)
-

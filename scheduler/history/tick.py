@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from scheduler.settings import Settings
 from scheduler.typing_names import TYPE_CHECKING
@@ -79,8 +79,6 @@ class TickHistory:
         return self.recorder
 
     def _open(self, store: Store) -> None:
-        from datetime import timedelta
-
         from scheduler.history.retention import prune
 
         store.ensure_schema()

@@ -32,8 +32,9 @@ _TOKEN = r"[0-9a-f]{32}"
 GUARD_TIMEOUT = 30.0
 
 
-class FileMutexBackend(MutexBackend):
-    """Mutexes as files in one folder: for the processes of one machine.
+class FileMutexBackend(FileFlags, MutexBackend):
+    """Mutexes as files in one folder: for the processes of one machine (its flags are
+    the files FileFlags reads and writes, next to the locks).
 
     Each run holds an exclusive `flock` on a lock file of its own for its whole life,
     so a crashed or killed holder frees it at once: the kernel drops the lock with the
@@ -47,15 +48,8 @@ class FileMutexBackend(MutexBackend):
 
     def __init__(self, folder: Path, namespace: str, *, base: Path | None = None,
                  trust: Trust | None = None) -> None:
-        self.folder = folder
-        self.namespace = namespace
-        self.base = base or folder
-        self.trust = trust
+        super().__init__(folder, namespace, base=base, trust=trust)
         self.description = f"files in {folder}"
-        self._flags = FileFlags(folder, namespace, base=self.base, trust=trust)
-
-    def _open(self, *, create: bool = True) -> Folder:
-        return self._flags.open_folder(create=create)
 
     def _base(self, key: str) -> str:
         return check_name(f"{self.namespace}-{key}")
@@ -84,7 +78,7 @@ class FileMutexBackend(MutexBackend):
 
     def acquire(self, key: str, expiration: timedelta) -> Acquired | Blocked:
         try:
-            with self._open() as folder, self._guard(folder, key):
+            with self.open_folder() as folder, self._guard(folder, key):
                 current = self._live_holder(folder, key)
                 if current is not None and not current.older_than(expiration):
                     return Blocked(current)
@@ -119,7 +113,7 @@ class FileMutexBackend(MutexBackend):
 
     def _release(self, key: str, token: str) -> None:
         try:
-            with self._open(create=False) as folder, self._guard(folder, key):
+            with self.open_folder(create=False) as folder, self._guard(folder, key):
                 current = _read_holder(folder, self._state_name(key))
                 if current is not None and current.token == token:
                     folder.remove(self._state_name(key))
@@ -131,7 +125,7 @@ class FileMutexBackend(MutexBackend):
         minute = f"{scheduled.astimezone(UTC):%Y%m%dT%H%M}"
         name = f"{self.namespace}-{claim_key(key, scheduled)}"
         try:
-            with self._open() as folder:
+            with self.open_folder() as folder:
                 with folder.child("claims") as claims, claims.child(minute) as claimed:
                     record = f"{os.uname().nodename} {os.getpid()}\n".encode()
                     if not claimed.create_exclusively(name, record):
@@ -150,7 +144,7 @@ class FileMutexBackend(MutexBackend):
 
     def holders(self, keys: Iterable[str]) -> dict[str, Holder]:
         try:
-            folder = self._open(create=False)
+            folder = self.open_folder(create=False)
         except FileNotFoundError:
             return {}
         found = {}
@@ -164,7 +158,7 @@ class FileMutexBackend(MutexBackend):
 
     def clear(self, keys: Iterable[str]) -> list[str]:
         try:
-            folder = self._open(create=False)
+            folder = self.open_folder(create=False)
         except FileNotFoundError:
             return []
         removed = []
@@ -178,16 +172,6 @@ class FileMutexBackend(MutexBackend):
                 for name in mine:
                     folder.remove(name)
         return removed
-
-    # The flags: files next to the locks, read and written as a tick reads them.
-    def set_flag(self, name: str, value: str, expires: datetime | None = None) -> None:
-        self._flags.set_flag(name, value, expires)
-
-    def get_flag(self, name: str) -> str | None:
-        return self._flags.get_flag(name)
-
-    def clear_flag(self, name: str) -> bool:
-        return self._flags.clear_flag(name)
 
 
 class FileHeld(HeldLock):
